@@ -1,0 +1,1 @@
+"""The controller: a FastAPI application (`create_app`). Routes are thin; see `routes/`."""

@@ -1,0 +1,1 @@
+"""Job execution: the RQ job function, its callbacks, and the worker processes that run them."""

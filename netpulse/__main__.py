@@ -1,0 +1,3 @@
+from netpulse.cli.main import app
+
+app()

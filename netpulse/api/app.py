@@ -1,0 +1,55 @@
+"""Build the FastAPI application: settings, Redis, routes, auth, error handlers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from prometheus_client import CollectorRegistry
+from redis import Redis
+
+from netpulse import __version__
+from netpulse.api import errors
+from netpulse.api.auth import require_api_key
+from netpulse.api.routes import device, jobs, system, webhooks, workers
+from netpulse.api.waiter import JobWaiter
+from netpulse.config import ConfigError, Settings, get_settings
+from netpulse.webhooks.metrics import WebhookMetricsCollector
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if settings.server.api_key is None:
+        raise ConfigError("server.api_key (NETPULSE_SERVER__API_KEY) must be set")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.waiter.start()
+        try:
+            yield
+        finally:
+            await app.state.waiter.stop()
+            app.state.redis.close()
+
+    app = FastAPI(
+        title="NetPulse",
+        version=__version__,
+        description="Network devices and Linux hosts as a REST API.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_key = settings.server.api_key.get_secret_value()
+    app.state.redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+    app.state.waiter = JobWaiter(settings.redis_url)
+    app.state.started_at = time.time()
+    app.state.metrics = CollectorRegistry()
+    app.state.metrics.register(WebhookMetricsCollector(app.state.redis))
+
+    errors.install(app)
+    secured = [Depends(require_api_key)]
+    app.include_router(system.health_router)
+    for module in (device, jobs, workers, system, webhooks):
+        app.include_router(module.router, dependencies=secured)
+    return app

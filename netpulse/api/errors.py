@@ -1,0 +1,42 @@
+"""Error replies: every client error is a 4xx whose `detail` a person can read.
+
+Validation errors keep FastAPI's list shape (`loc`, `msg`, `type`), which the public client
+reads, but never echo the submitted value back (it may hold a password).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+def clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    cleaned = []
+    for err in errors:
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if err.get("type") == "json_invalid":
+            msg = "the request body is not valid JSON: " + str(
+                (err.get("ctx") or {}).get("error", msg)
+            )
+        elif err.get("type") == "missing":
+            msg = "this field is required"
+        cleaned.append({"loc": list(err.get("loc", ())), "msg": msg, "type": err.get("type")})
+    return cleaned
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": clean_errors(list(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(ValidationError)
+    async def _model_invalid(request: Request, exc: ValidationError) -> JSONResponse:
+        errors = [{**e, "loc": ["body", *e.get("loc", ())]} for e in exc.errors()]
+        return JSONResponse({"detail": clean_errors(errors)}, status_code=422)

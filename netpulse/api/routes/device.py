@@ -1,0 +1,125 @@
+"""`/device/*`: submit jobs and test connections."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from redis import Redis
+
+from netpulse.api.deps import get_app_settings, get_redis
+from netpulse.config import Settings
+from netpulse.dispatch import submit
+from netpulse.dispatch.views import to_response
+from netpulse.models.job import BulkFailure, BulkResponse, JobInResponse
+from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, TestRequest
+from netpulse.plugins.drivers import registry as drivers
+from netpulse.plugins.drivers.base import DriverError
+
+router = APIRouter(prefix="/device", tags=["device"])
+
+
+async def _read_body(request: Request) -> Any:
+    """JSON body, or multipart with the JSON in the `request` field (as the client sends)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        if form.get("file") is not None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "file upload (file_transfer) is not supported by this server yet",
+            )
+        raw = form.get("request")
+        if not isinstance(raw, str):
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "a multipart request needs a `request` field holding the job as JSON",
+            )
+    else:
+        raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"the request body is not valid JSON: {exc}"
+        ) from None
+
+
+def _submission_error(exc: submit.SubmissionError) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
+@router.post(
+    "/exec",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobInResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ExecutionRequest"}}
+            },
+        }
+    },
+)
+async def execute(
+    request: Request,
+    conn: Redis = Depends(get_redis),
+    settings: Settings = Depends(get_app_settings),
+) -> JobInResponse:
+    """Queue one job on one device."""
+    req = ExecutionRequest.model_validate(await _read_body(request))
+    try:
+        job = await run_in_threadpool(submit.enqueue, req, conn, settings)
+    except submit.SubmissionError as exc:
+        raise _submission_error(exc) from None
+    return to_response(job)
+
+
+@router.post("/bulk", status_code=status.HTTP_201_CREATED, response_model=BulkResponse)
+def bulk(
+    body: BulkExecutionRequest,
+    conn: Redis = Depends(get_redis),
+    settings: Settings = Depends(get_app_settings),
+) -> BulkResponse:
+    """Queue the same job on many devices; bad devices are listed, good ones queued."""
+    requests, failed = submit.expand_bulk(body)
+    succeeded = []
+    for req in requests:
+        try:
+            succeeded.append(to_response(submit.enqueue(req, conn, settings)))
+        except submit.SubmissionError as exc:
+            failed.append(BulkFailure(host=req.connection_args.host, reason=str(exc)))
+    return BulkResponse(succeeded=succeeded, failed=failed)
+
+
+@router.post("/test")
+def test_connection(body: TestRequest) -> dict[str, Any]:
+    """Log in to the device and out again; report latency, prompt or version, or why not."""
+    driver = drivers.get(body.driver)(body.connection_args, {})
+    started = time.monotonic()
+    result: dict[str, Any] = {"driver": body.driver, "host": body.connection_args.host}
+    error = None
+    try:
+        driver.connect()
+        try:
+            result.update(driver.probe())
+        finally:
+            driver.disconnect()
+    except DriverError as exc:
+        error = {"type": exc.error_type, "message": str(exc)}
+    return {
+        "success": error is None,
+        "latency": round(time.monotonic() - started, 6),
+        "error": error,
+        "result": result,
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+
+
+__all__ = ["ValidationError", "router"]

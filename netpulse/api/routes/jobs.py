@@ -1,0 +1,172 @@
+"""`/jobs`: read, list, wait for and cancel jobs; a job's webhook deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from redis import Redis
+from rq import Queue
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation
+from rq.job import Job, JobStatus
+
+from netpulse.api.deps import get_redis
+from netpulse.dispatch.views import FINAL_STATUSES, fetch_job, to_response
+from netpulse.keys import JOB_DONE_CHANNEL
+from netpulse.models.job import JobInResponse
+from netpulse.webhooks import deliveries
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+STATUS_VALUES = [s.value for s in JobStatus]
+
+
+def _not_found(job_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r} (unknown or expired)")
+
+
+def _load(conn: Redis, job_id: str) -> Job:
+    job = fetch_job(conn, job_id)
+    if job is None:
+        raise _not_found(job_id)
+    return job
+
+
+@router.get("/{job_id}", response_model=JobInResponse)
+async def get_job(
+    job_id: str,
+    request: Request,
+    wait: float = Query(0, ge=0, le=60, description="Seconds to wait for a final state."),
+    conn: Redis = Depends(get_redis),
+) -> JobInResponse:
+    """The job; with `wait`, returns as soon as it ends (or when the wait is over)."""
+    waiter = request.app.state.waiter
+    future = waiter.register(job_id) if wait > 0 else None
+    try:
+        job = await run_in_threadpool(_load, conn, job_id)
+        if future is not None and job.get_status(refresh=False) not in FINAL_STATUSES:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(future), timeout=wait)
+            job = await run_in_threadpool(_load, conn, job_id)
+        return await run_in_threadpool(to_response, job)
+    finally:
+        if future is not None:
+            waiter.forget(job_id, future)
+
+
+def _queue_names(conn: Redis, queue: str | None) -> list[str]:
+    return [queue] if queue else [q.name for q in Queue.all(connection=conn)]
+
+
+def _job_ids(conn: Redis, queue_name: str, wanted: str | None) -> list[str]:
+    queue = Queue(queue_name, connection=conn)
+    registries = {
+        JobStatus.QUEUED.value: lambda: queue.get_job_ids(),
+        JobStatus.STARTED.value: lambda: queue.started_job_registry.get_job_ids(),
+        JobStatus.FINISHED.value: lambda: queue.finished_job_registry.get_job_ids(),
+        JobStatus.FAILED.value: lambda: queue.failed_job_registry.get_job_ids(),
+        JobStatus.DEFERRED.value: lambda: queue.deferred_job_registry.get_job_ids(),
+        JobStatus.SCHEDULED.value: lambda: queue.scheduled_job_registry.get_job_ids(),
+        JobStatus.CANCELED.value: lambda: queue.canceled_job_registry.get_job_ids(),
+    }
+    ids: list[str] = []
+    for name, read in registries.items():
+        if (
+            wanted is None
+            or wanted == name
+            or (wanted == JobStatus.STOPPED.value and name == JobStatus.FAILED.value)
+        ):
+            ids.extend(read())
+    return ids
+
+
+def find_jobs(
+    conn: Redis,
+    status_filter: str | None,
+    queue: str | None,
+    host: str | None,
+    limit: int,
+) -> list[Job]:
+    found: list[Job] = []
+    for name in _queue_names(conn, queue):
+        ids = list(dict.fromkeys(_job_ids(conn, name, status_filter)))
+        for job in Job.fetch_many(ids, connection=conn):
+            if job is None:
+                continue
+            if host and job.meta.get("host") != host:
+                continue
+            if status_filter and job.get_status(refresh=False) != status_filter:
+                continue
+            found.append(job)
+            if len(found) >= limit:
+                return found
+    return found
+
+
+@router.get("", response_model=list[JobInResponse])
+def list_jobs(
+    status_filter: str | None = Query(None, alias="status"),
+    queue: str | None = None,
+    node: str | None = None,
+    host: str | None = None,
+    limit: int = Query(100, ge=1, le=10000),
+    conn: Redis = Depends(get_redis),
+) -> list[JobInResponse]:
+    """Jobs, newest registries first, filtered by status, queue and device host."""
+    if status_filter is not None and status_filter not in STATUS_VALUES:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"unknown status {status_filter!r}; valid: {', '.join(STATUS_VALUES)}",
+        )
+    return [to_response(j) for j in find_jobs(conn, status_filter, queue, host, limit)]
+
+
+def cancel(conn: Redis, job: Job) -> None:
+    """Cancel a waiting job, or stop a running one (RQ's stop command)."""
+    state = job.get_status(refresh=True)
+    if state in FINAL_STATUSES:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"job {job.id} already ended ({state}); nothing to cancel"
+        )
+    if state == JobStatus.STARTED:
+        try:
+            send_stop_job_command(conn, job.id)
+        except InvalidJobOperation as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        return
+    job.cancel()
+    conn.publish(JOB_DONE_CHANNEL, job.id)
+
+
+@router.delete("/{job_id}")
+def delete_job(job_id: str, conn: Redis = Depends(get_redis)) -> dict[str, str]:
+    cancel(conn, _load(conn, job_id))
+    return {"id": job_id}
+
+
+@router.delete("")
+def delete_jobs(
+    queue: str | None = None,
+    host: str | None = None,
+    conn: Redis = Depends(get_redis),
+) -> list[str]:
+    """Cancel every queued job (optionally of one queue or device host)."""
+    cancelled = []
+    for job in find_jobs(conn, JobStatus.QUEUED.value, queue, host, limit=100000):
+        job.cancel()
+        conn.publish(JOB_DONE_CHANNEL, job.id)
+        cancelled.append(job.id)
+    return cancelled
+
+
+@router.get("/{job_id}/webhook-deliveries")
+def job_deliveries(job_id: str, conn: Redis = Depends(get_redis)) -> list[dict[str, Any]]:
+    """Every webhook delivery of the job, with its attempt log."""
+    found = deliveries.for_job(conn, job_id)
+    if not found and fetch_job(conn, job_id) is None:
+        raise _not_found(job_id)
+    return found

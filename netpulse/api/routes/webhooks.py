@@ -1,0 +1,57 @@
+"""`/webhooks`: the delivery log, redelivery and recovery."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel
+from redis import Redis
+
+from netpulse.api.deps import get_redis
+from netpulse.webhooks import deliveries
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+def _not_found(exc: deliveries.DeliveryNotFound) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+
+
+@router.get("/deliveries")
+def list_deliveries(
+    state: Literal["pending", "succeeded", "failed"] | None = Query(None, alias="status"),
+    since: datetime | None = Query(None, description="ISO 8601 time; deliveries created since."),
+    limit: int = Query(100, ge=1, le=1000),
+    conn: Redis = Depends(get_redis),
+) -> list[dict[str, Any]]:
+    return deliveries.search(conn, state, since.timestamp() if since else None, limit)
+
+
+@router.get("/deliveries/{delivery_id}")
+def get_delivery(delivery_id: str, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
+    try:
+        return deliveries.get(conn, delivery_id)
+    except deliveries.DeliveryNotFound as exc:
+        raise _not_found(exc) from None
+
+
+@router.post("/deliveries/{delivery_id}/redeliver", status_code=status.HTTP_202_ACCEPTED)
+def redeliver(delivery_id: str, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
+    """Send the event again with the same webhook-id."""
+    try:
+        return deliveries.redeliver(conn, delivery_id)
+    except deliveries.DeliveryNotFound as exc:
+        raise _not_found(exc) from None
+
+
+class RecoverRequest(BaseModel):
+    since: datetime
+
+
+@router.post("/recover", status_code=status.HTTP_202_ACCEPTED)
+def recover(body: RecoverRequest, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
+    """Redeliver every failed delivery created since a time."""
+    ids = deliveries.recover(conn, body.since.timestamp())
+    return {"redelivered": ids, "count": len(ids)}

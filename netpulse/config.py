@@ -1,0 +1,157 @@
+"""One settings object for every NetPulse process.
+
+Values come, highest priority first, from ``NETPULSE_*`` environment variables (nested fields
+with ``__``, e.g. ``NETPULSE_REDIS__URL``), then the YAML file named by
+``NETPULSE_CONFIG_FILE``, then the defaults below. A wrong value stops start-up with a
+sentence naming the setting (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+
+class ConfigError(RuntimeError):
+    """A setting is wrong; the message names it so the operator can fix it."""
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(9000, ge=1, le=65535)
+    api_key: SecretStr | None = None
+    api_key_header: str = "X-API-KEY"
+
+
+class RedisSettings(BaseModel):
+    url: str | None = Field(
+        None, description="Redis URL. Unset: `netpulse up` starts a private redis-server."
+    )
+    key_prefix: str = "netpulse"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class JobSettings(BaseModel):
+    ttl: int = Field(300, ge=1, le=86400, description="Seconds a job may wait in the queue.")
+    execution_timeout: int = Field(300, ge=1, le=86400)
+    result_ttl: int = Field(300, ge=60, le=604800)
+
+
+class WorkerSettings(BaseModel):
+    pool_size: int = Field(
+        default_factory=lambda: max(4, 4 * (os.cpu_count() or 1)),
+        ge=1,
+        le=512,
+        description="FIFO worker processes. SSH jobs wait on the network, so more than cores.",
+    )
+    fifo_queue: str = "FifoQ"
+
+
+class WebhookSettings(BaseModel):
+    signing_secret: SecretStr | None = None
+    allow_cidrs: list[str] = Field(default_factory=list)
+    deny_cidrs: list[str] = Field(default_factory=list)
+    deny_private: bool = False
+    retry_intervals: list[float] | None = None
+    jitter: float = Field(0.2, ge=0, le=1)
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    retention_seconds: int = Field(7 * 86400, ge=60)
+    max_in_flight: int = Field(256, ge=1, le=10000)
+    max_in_flight_per_origin: int = Field(8, ge=1, le=1000)
+    origin_failure_threshold: int = Field(5, ge=1)
+    origin_backoff_seconds: float = Field(30.0, ge=0)
+    lease_seconds: float = Field(
+        180.0, ge=5, description="A claimed delivery returns to the queue after this long."
+    )
+
+
+class Settings(BaseSettings):
+    """All of NetPulse's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NETPULSE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path(".netpulse")
+    log_level: str = "INFO"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    job: JobSettings = Field(default_factory=JobSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    @property
+    def redis_url(self) -> str:
+        if not self.redis.url:
+            raise ConfigError(
+                "redis.url is not set (NETPULSE_REDIS__URL); `netpulse up` sets it when it "
+                "starts its private Redis"
+            )
+        return self.redis.url
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by NETPULSE_CONFIG_FILE (nested like the settings)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("NETPULSE_CONFIG_FILE")
+        if not path:
+            return {}
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"NETPULSE_CONFIG_FILE={path} cannot be read: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"NETPULSE_CONFIG_FILE={path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"NETPULSE_CONFIG_FILE={path} must hold a mapping at the top")
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation errors into one readable sentence per setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"])
+            env = "NETPULSE_" + "__".join(str(p).upper() for p in err["loc"])
+            problems.append(f"setting {name} ({env}): {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,111 @@
+"""Queue device jobs in RQ.
+
+Every job runs ``netpulse.worker.task.run_device_job(req=...)`` with the RQ callbacks that
+record its outcome and its webhook event (``netpulse.worker.callbacks``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from redis import Redis
+from rq import Callback, Queue
+from rq.job import Job
+
+from netpulse.config import Settings
+from netpulse.models.job import BulkFailure
+from netpulse.models.request import BulkExecutionRequest, ExecutionRequest
+from netpulse.plugins.drivers import registry as drivers
+
+#: Callbacks are fast (one Redis script); the bound only guards against a stuck Redis.
+CALLBACK_TIMEOUT = 10
+
+
+class SubmissionError(ValueError):
+    """The request is valid JSON but cannot be run; the message says why."""
+
+
+def check_driver_requirements(req: ExecutionRequest) -> None:
+    """Driver-specific checks (e.g. netmiko needs a device_type) before anything is queued."""
+    validate = getattr(drivers.get(req.driver), "validate_request", None)
+    if validate is not None:
+        try:
+            validate(req)
+        except ValueError as exc:
+            raise SubmissionError(str(exc)) from None
+
+
+def queue_name_for(req: ExecutionRequest, settings: Settings) -> str:
+    """Every job runs FIFO until warm sessions exist; the reply names the queue."""
+    return settings.worker.fifo_queue
+
+
+def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
+    """Queue one device job and return the RQ job."""
+    check_driver_requirements(req)
+    queue = Queue(queue_name_for(req, settings), connection=conn)
+    lines = req.lines()
+    return queue.enqueue_call(
+        "netpulse.worker.task.run_device_job",
+        kwargs={"req": req},
+        timeout=req.execution_timeout or settings.job.execution_timeout,
+        ttl=req.ttl or settings.job.ttl,
+        result_ttl=req.result_ttl or settings.job.result_ttl,
+        failure_ttl=max(req.result_ttl or settings.job.result_ttl, 86400),
+        job_id=str(uuid.uuid4()),
+        meta={
+            "host": req.connection_args.host,
+            "device_type": req.connection_args.device_type,
+            "device_name": req.device_name or req.connection_args.host,
+            "command": lines,
+            "task_id": req.task_id,
+            "driver": req.driver,
+        },
+        on_success=Callback("netpulse.worker.callbacks.on_job_success", CALLBACK_TIMEOUT),
+        on_failure=Callback("netpulse.worker.callbacks.on_job_failure", CALLBACK_TIMEOUT),
+        on_stopped=Callback("netpulse.worker.callbacks.on_job_stopped", CALLBACK_TIMEOUT),
+    )
+
+
+def expand_bulk(bulk: BulkExecutionRequest) -> tuple[list[ExecutionRequest], list[BulkFailure]]:
+    """One request per device: shared fields, then the device's own overrides."""
+    shared = bulk.model_dump(exclude={"devices"}, exclude_unset=True, by_alias=True)
+    if bulk.webhook is not None:
+        shared["webhook"] = bulk.webhook
+    base_args = shared.pop("connection_args", None) or {}
+    if not isinstance(base_args, dict):
+        base_args = base_args.model_dump(exclude_none=True)
+    good: list[ExecutionRequest] = []
+    bad: list[BulkFailure] = []
+    for index, device in enumerate(bulk.devices):
+        host = str(device.get("host") or f"devices[{index}]")
+        overrides = {k: v for k, v in device.items() if k not in ("command", "config")}
+        body: dict[str, Any] = {**shared, "connection_args": {**base_args, **overrides}}
+        for field in ("command", "config"):
+            if device.get(field) is not None:
+                body.pop("command", None)
+                body.pop("config", None)
+                body[field] = device[field]
+        try:
+            req = ExecutionRequest.model_validate(body)
+            check_driver_requirements(req)
+        except ValidationError as exc:
+            bad.append(BulkFailure(host=host, reason=describe_validation_error(exc)))
+            continue
+        except SubmissionError as exc:
+            bad.append(BulkFailure(host=host, reason=str(exc)))
+            continue
+        good.append(req)
+    return good, bad
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One readable sentence from a pydantic error (`field: message; ...`)."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"] if p not in ("body",))
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)

@@ -1,0 +1,124 @@
+"""Job requests: `POST /device/exec`, `/device/bulk` and `/device/test` bodies."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from netpulse.models.webhook import WebhookConfig
+
+Payload = str | list[str] | dict[str, Any]
+
+
+class ConnectionArgs(BaseModel):
+    """How to reach a device. Extra fields go to the driver unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+
+    host: str = Field(..., min_length=1)
+    device_type: str | None = None
+    username: str | None = None
+    password: str | None = Field(None, repr=False)
+    port: int | None = Field(None, ge=1, le=65535)
+    secret: str | None = Field(None, repr=False)
+
+    def driver_kwargs(self) -> dict[str, Any]:
+        """Everything set, as keyword arguments for the driver library."""
+        return self.model_dump(exclude_none=True)
+
+
+def _check_driver(value: str) -> str:
+    from netpulse.plugins.drivers import registry
+
+    if value not in registry.names():
+        raise ValueError(f"unknown driver {value!r}; valid: {', '.join(registry.names())}")
+    return value
+
+
+class ExecutionRequest(BaseModel):
+    """One job on one device. Unknown top-level fields are accepted (the client sends some)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    driver: str
+    connection_args: ConnectionArgs
+    command: Payload | None = None
+    config: Payload | None = None
+    file_transfer: dict[str, Any] | None = None
+    driver_args: dict[str, Any] = Field(default_factory=dict)
+    enable_mode: bool = False
+    save: bool = False
+    detach: bool = False
+    dry_run: bool = False
+    rendering: dict[str, Any] | None = None
+    parsing: dict[str, Any] | None = None
+    queue_strategy: Literal["fifo", "pinned"] | None = None
+    ttl: int | None = Field(None, ge=1, le=86400)
+    execution_timeout: int | None = Field(None, ge=1, le=86400)
+    result_ttl: int | None = Field(None, ge=60, le=604800)
+    webhook: WebhookConfig | None = None
+    credential: dict[str, Any] | None = None
+    task_id: str | None = None
+    device_name: str | None = None
+
+    _driver = field_validator("driver")(classmethod(lambda cls, v: _check_driver(v)))
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> ExecutionRequest:
+        given = [n for n in ("command", "config") if getattr(self, n) not in (None, "", [])]
+        if len(given) == 2:
+            raise ValueError("give either command or config, not both")
+        if not given and self.file_transfer is None:
+            raise ValueError("give a command or a config to run (or a file_transfer)")
+        for name in given:
+            value = getattr(self, name)
+            if isinstance(value, dict) and self.rendering is None:
+                raise ValueError(f"{name} may be a mapping only together with rendering")
+        return self
+
+    def lines(self) -> list[str]:
+        """The command or config lines as a list (a string is split on newlines)."""
+        value = self.command if self.command not in (None, "", []) else self.config
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [line for line in value.splitlines() if line.strip()] or [value]
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return [str(v) for v in value.values()]
+
+    @property
+    def is_config(self) -> bool:
+        return self.config not in (None, "", [])
+
+
+class BulkDevice(BaseModel):
+    """One device of a bulk request: a host plus overrides of the shared connection args."""
+
+    model_config = ConfigDict(extra="allow")
+
+    host: str = Field(..., min_length=1)
+    command: Payload | None = None
+    config: Payload | None = None
+
+
+class BulkExecutionRequest(ExecutionRequest):
+    """`ExecutionRequest` fields shared by every device, plus the device list."""
+
+    devices: list[dict[str, Any]] = Field(..., min_length=1, max_length=10000)
+    connection_args: ConnectionArgs | dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> BulkExecutionRequest:  # type: ignore[override]
+        return self
+
+
+class TestRequest(BaseModel):
+    """`POST /device/test`: can we log in to this device?"""
+
+    driver: str
+    connection_args: ConnectionArgs
+    credential: dict[str, Any] | None = None
+
+    _driver = field_validator("driver")(classmethod(lambda cls, v: _check_driver(v)))

@@ -1,0 +1,96 @@
+"""The `webhook` object of a job request (the specification's configuration options)."""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+HttpMethod = Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+
+class WebhookConfig(BaseModel):
+    """Where and how to notify an external system when a job ends.
+
+    ``headers``, ``cookies``, ``auth`` and ``secret`` are write-only: they are kept for the
+    delivery but never shown in job responses, logs, the delivery log or payloads.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("basic", description="Webhook caller plugin (`basic` is built in).")
+    url: str = Field(..., description="Endpoint URL, http or https.")
+    method: HttpMethod = "POST"
+    headers: dict[str, str] | None = None
+    cookies: dict[str, str] | None = None
+    auth: tuple[str, SecretStr] | None = Field(
+        None, description="HTTP basic authentication as [username, password]."
+    )
+    timeout: float = Field(5.0, ge=0.5, le=120.0, description="Seconds per attempt.")
+    max_retries: int | None = Field(
+        None, ge=0, le=10, description="Retries after the first attempt (default: schedule)."
+    )
+    retry_intervals: list[float] | None = Field(
+        None,
+        min_length=1,
+        max_length=10,
+        description="Seconds before each retry; the last value is reused when shorter.",
+    )
+    format: Literal["event", "text"] = Field(
+        "event",
+        description="`event`: structured WebhookEvent; `text`: `result` as one string.",
+    )
+    secret: SecretStr | None = Field(
+        None, description="Per-request Standard Webhooks signing secret (whsec_...)."
+    )
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper_method(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from netpulse.webhooks.ssrf import check_url
+
+        check_url(value)  # http(s) only, a host, no credentials in the URL
+        return value
+
+    @field_validator("retry_intervals")
+    @classmethod
+    def _intervals(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(v < 0 or v > 86400 for v in value):
+            raise ValueError("retry_intervals must each be between 0 and 86400 seconds")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _known_caller(cls, value: str) -> str:
+        from netpulse.plugins.webhooks import registry
+
+        if value not in registry.names():
+            raise ValueError(
+                f"unknown webhook caller {value!r}; valid: {', '.join(registry.names())}"
+            )
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from netpulse.webhooks.signing import validate_secret
+
+            validate_secret(value.get_secret_value())
+        return value
+
+    def public_url(self) -> str:
+        """The URL without user:password, for logs and the delivery log."""
+        parts = urlsplit(self.url)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+        if ":" in (parts.hostname or ""):
+            netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+        return parts._replace(netloc=netloc, query="").geturl()

@@ -1,0 +1,109 @@
+"""The contract every device driver plugin fulfils.
+
+A driver opens a session to one device, runs commands or pushes config, and closes. The worker
+decides when (per job, or kept warm); the driver only states what is particular to its library.
+Failures to reach or log in to a device raise :class:`DeviceConnectionError` (the job fails);
+a command the device rejects comes back as a result with ``exit_status != 0`` (the job
+finishes, and says which command failed).
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from netpulse.models.job import DriverExecutionResult
+from netpulse.models.request import ConnectionArgs, ExecutionRequest
+
+
+class DriverError(Exception):
+    """A job-level failure of a driver; ``error_type`` goes into ``result.error.type``."""
+
+    error_type: ClassVar[str] = "driver_error"
+
+
+class DeviceConnectionError(DriverError):
+    """The device could not be reached, refused the login, or timed out."""
+
+    error_type = "connection"
+
+
+class DeviceAuthenticationError(DeviceConnectionError):
+    error_type = "authentication"
+
+
+class DeviceTimeoutError(DeviceConnectionError):
+    error_type = "timeout"
+
+
+def describe_target(args: ConnectionArgs, default_port: int = 22) -> str:
+    """`host:port` for error messages (never credentials)."""
+    return f"{args.host}:{args.port or default_port}"
+
+
+class BaseDriver(ABC):
+    """One session to one device."""
+
+    driver_name: ClassVar[str] = ""
+    default_port: ClassVar[int] = 22
+
+    def __init__(self, connection_args: ConnectionArgs, driver_args: dict[str, Any] | None = None):
+        self.args = connection_args
+        self.driver_args = dict(driver_args or {})
+        self.session_reused = False
+
+    @property
+    def target(self) -> str:
+        return describe_target(self.args, self.default_port)
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open the session; raise DeviceConnectionError (or a subclass) naming the cause."""
+
+    @abstractmethod
+    def disconnect(self) -> None:
+        """Close the session; never raises."""
+
+    @abstractmethod
+    def send(self, commands: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
+        """Run each command and report each one's output and exit status."""
+
+    def send_config(self, lines: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
+        """Push config lines. Drivers without a config mode treat them as commands."""
+        return self.send(lines, req)
+
+    def probe(self) -> dict[str, Any]:
+        """What `POST /device/test` reports after a successful connect (prompt, version...)."""
+        return {}
+
+    def execute(self, req: ExecutionRequest) -> list[DriverExecutionResult]:
+        """Run the request's payload on an open session."""
+        lines = req.lines()
+        if req.is_config:
+            return self.send_config(lines, req)
+        return self.send(lines, req)
+
+    def result(
+        self,
+        command: str,
+        started: float,
+        stdout: str = "",
+        stderr: str = "",
+        exit_status: int = 0,
+        **metadata: Any,
+    ) -> DriverExecutionResult:
+        """A result with the metadata every driver reports."""
+        return DriverExecutionResult(
+            command=command,
+            stdout=stdout,
+            stderr=stderr,
+            exit_status=exit_status,
+            metadata={
+                "host": self.args.host,
+                "driver": self.driver_name,
+                "duration_seconds": round(time.monotonic() - started, 6),
+                "session_reused": self.session_reused,
+                **metadata,
+            },
+        )

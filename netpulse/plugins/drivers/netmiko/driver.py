@@ -1,0 +1,182 @@
+"""The netmiko driver: `send_command` per command, `send_config_set` for config.
+
+netmiko does not tell whether the device accepted a command, so the output is checked
+against the error markers network CLIs print (``% Invalid input``, ``syntax error``...).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import time
+from typing import Any
+
+from netmiko import ConnectHandler
+from netmiko.exceptions import (
+    ConfigInvalidException,
+    NetmikoAuthenticationException,
+    NetmikoTimeoutException,
+    ReadTimeout,
+)
+
+from netpulse.models.job import DriverExecutionResult
+from netpulse.models.request import ExecutionRequest
+from netpulse.plugins.drivers.base import (
+    BaseDriver,
+    DeviceAuthenticationError,
+    DeviceConnectionError,
+    DeviceTimeoutError,
+)
+
+log = logging.getLogger(__name__)
+
+#: Lines with which network operating systems say "I did not accept that".
+ERROR_MARKERS = re.compile(
+    r"^\s*(% ?(Invalid|Incomplete|Ambiguous|Unknown|Unrecognized|Bad|Error)\b.*"
+    r"|syntax error.*|unknown command.*|Error: .*|invalid command.*|Command rejected.*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def find_device_error(output: str) -> str | None:
+    """The first error line the device printed, or None when it printed none."""
+    match = ERROR_MARKERS.search(output or "")
+    return match.group(0).strip() if match else None
+
+
+def _accepted_kwargs(func: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the options `func` accepts, so one `driver_args` serves several calls."""
+    params = inspect.signature(func).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in params}
+
+
+class NetmikoDriver(BaseDriver):
+    driver_name = "netmiko"
+
+    @classmethod
+    def validate_request(cls, req: ExecutionRequest) -> None:
+        if not req.connection_args.device_type:
+            raise ValueError(
+                "connection_args.device_type is required for the netmiko driver "
+                "(for example cisco_ios, arista_eos, juniper_junos, linux)"
+            )
+
+    def connect(self) -> None:
+        kwargs = self.args.driver_kwargs()
+        kwargs.setdefault("conn_timeout", 10)
+        kwargs.setdefault("auth_timeout", 10)
+        try:
+            self.conn = ConnectHandler(**kwargs)
+        except NetmikoAuthenticationException as exc:
+            raise DeviceAuthenticationError(
+                f"{self.target} refused the login for user {self.args.username!r}: "
+                f"{_first_line(exc)}"
+            ) from None
+        except NetmikoTimeoutException as exc:
+            raise DeviceTimeoutError(
+                f"{self.target} could not be reached: {_first_line(exc)}"
+            ) from None
+        except (OSError, EOFError, ValueError) as exc:
+            raise DeviceConnectionError(
+                f"{self.target}: connection failed: {type(exc).__name__}: {_first_line(exc)}"
+            ) from None
+
+    def disconnect(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            try:
+                conn.disconnect()
+            except Exception as exc:  # closing a broken session must not mask the job's outcome
+                log.debug("%s: disconnect failed: %s", self.target, exc)
+            self.conn = None
+
+    def _enter_enable(self, req: ExecutionRequest) -> None:
+        if req.enable_mode:
+            try:
+                self.conn.enable()
+            except (ValueError, ReadTimeout) as exc:
+                raise DeviceAuthenticationError(
+                    f"{self.target}: enable mode refused: {_first_line(exc)}"
+                ) from None
+
+    def send(self, commands: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
+        self._enter_enable(req)
+        options = _accepted_kwargs(self.conn.send_command, req.driver_args)
+        results = []
+        for command in commands:
+            started = time.monotonic()
+            try:
+                output = self.conn.send_command(command, **options)
+            except ReadTimeout as exc:
+                raise DeviceTimeoutError(
+                    f"{self.target}: no prompt after {command!r}: {_first_line(exc)}"
+                ) from None
+            except OSError as exc:
+                raise DeviceConnectionError(
+                    f"{self.target}: session lost during {command!r}: {exc}"
+                ) from None
+            output = output if isinstance(output, str) else str(output)
+            error = find_device_error(output)
+            results.append(
+                self.result(
+                    command,
+                    started,
+                    stdout=output,
+                    stderr=error or "",
+                    exit_status=1 if error else 0,
+                )
+            )
+        return results
+
+    def send_config(self, lines: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
+        self._enter_enable(req)
+        options = _accepted_kwargs(self.conn.send_config_set, req.driver_args)
+        options.setdefault("error_pattern", ERROR_MARKERS.pattern)
+        started = time.monotonic()
+        command = "\n".join(lines)
+        try:
+            output = self.conn.send_config_set(lines, **options)
+        except ConfigInvalidException as exc:
+            message = str(exc)
+            return [
+                self.result(
+                    command,
+                    started,
+                    stdout=message,
+                    stderr=find_device_error(message) or "the device rejected a config line",
+                    exit_status=1,
+                )
+            ]
+        except ReadTimeout as exc:
+            raise DeviceTimeoutError(f"{self.target}: config push timed out: {exc}") from None
+        results = [self.result(command, started, stdout=output)]
+        if req.save:
+            save_started = time.monotonic()
+            try:
+                saved = self.conn.save_config()
+            except NotImplementedError:
+                results.append(
+                    self.result(
+                        "save",
+                        save_started,
+                        stderr=f"{self.args.device_type} has no save command in netmiko",
+                        exit_status=1,
+                    )
+                )
+            else:
+                results.append(self.result("save", save_started, stdout=str(saved)))
+        return results
+
+    def probe(self) -> dict[str, Any]:
+        return {
+            "prompt": self.conn.find_prompt(),
+            "device_type": self.args.device_type,
+        }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,104 @@
+"""The paramiko driver: one `exec_command` channel per command.
+
+Unlike a CLI scraper it gets the remote exit status and stderr, so success is not guessed.
+Connection options (beside host/port/username/password) come from ``connection_args``:
+``key_filename``, ``passphrase``, ``timeout`` (connect), ``host_key_policy``
+(``auto_add`` default, ``reject`` to require a known host key).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import paramiko
+
+from netpulse.models.job import DriverExecutionResult
+from netpulse.models.request import ExecutionRequest
+from netpulse.plugins.drivers.base import (
+    BaseDriver,
+    DeviceAuthenticationError,
+    DeviceConnectionError,
+    DeviceTimeoutError,
+)
+
+
+class ParamikoDriver(BaseDriver):
+    driver_name = "paramiko"
+
+    @classmethod
+    def validate_request(cls, req: ExecutionRequest) -> None:
+        if req.connection_args.username is None:
+            raise ValueError("connection_args.username is required for the paramiko driver")
+
+    def connect(self) -> None:
+        extra: dict[str, Any] = self.args.model_extra or {}
+        client = paramiko.SSHClient()
+        client.load_system_host_keys()
+        policy = extra.get("host_key_policy", "auto_add")
+        client.set_missing_host_key_policy(
+            paramiko.RejectPolicy() if policy == "reject" else paramiko.AutoAddPolicy()
+        )
+        timeout = float(extra.get("timeout", 10))
+        try:
+            client.connect(
+                hostname=self.args.host,
+                port=self.args.port or 22,
+                username=self.args.username,
+                password=self.args.password,
+                key_filename=extra.get("key_filename"),
+                passphrase=extra.get("passphrase"),
+                timeout=timeout,
+                auth_timeout=timeout,
+                banner_timeout=timeout,
+                look_for_keys=bool(extra.get("look_for_keys", False)),
+                allow_agent=False,
+            )
+        except paramiko.AuthenticationException as exc:
+            raise DeviceAuthenticationError(
+                f"{self.target} refused the login for user {self.args.username!r}: {exc}"
+            ) from None
+        except TimeoutError as exc:
+            raise DeviceTimeoutError(
+                f"{self.target} did not answer within {timeout:g} s: {exc}"
+            ) from None
+        except paramiko.BadHostKeyException as exc:
+            raise DeviceConnectionError(f"{self.target}: host key mismatch: {exc}") from None
+        except (OSError, paramiko.SSHException) as exc:
+            raise DeviceConnectionError(
+                f"{self.target}: connection failed: {type(exc).__name__}: {exc}"
+            ) from None
+        self.client = client
+
+    def disconnect(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+            self.client = None
+
+    def send(self, commands: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
+        timeout = req.driver_args.get("timeout") or req.driver_args.get("read_timeout")
+        results = []
+        for command in commands:
+            started = time.monotonic()
+            try:
+                _, stdout, stderr = self.client.exec_command(
+                    command, timeout=float(timeout) if timeout else None
+                )
+                out = stdout.read().decode(errors="replace")
+                err = stderr.read().decode(errors="replace")
+                status = stdout.channel.recv_exit_status()
+            except TimeoutError:
+                raise DeviceTimeoutError(
+                    f"{self.target}: {command!r} gave no output within {timeout} s"
+                ) from None
+            except (OSError, paramiko.SSHException) as exc:
+                raise DeviceConnectionError(
+                    f"{self.target}: session lost during {command!r}: {exc}"
+                ) from None
+            results.append(self.result(command, started, out, err, status))
+        return results
+
+    def probe(self) -> dict[str, Any]:
+        transport = self.client.get_transport()
+        return {"remote_version": transport.remote_version if transport else None}

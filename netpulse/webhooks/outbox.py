@@ -1,0 +1,121 @@
+"""Record a job's final webhook event durably in Redis (called from RQ job callbacks).
+
+This runs inside the device worker, so it does no HTTP: one Redis script stores the event and
+wakes the delivery service. The script's ``SET NX`` makes the event unique per job, whichever
+path reports the end first (callback, killed work-horse, abandoned-job cleanup).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+
+from netpulse.config import get_settings
+from netpulse.models.job import DriverExecutionResult, JobError
+from netpulse.models.request import ExecutionRequest
+from netpulse.models.webhook import WebhookConfig
+from netpulse.webhooks import events, store
+
+
+def webhook_private_dict(webhook: WebhookConfig) -> dict[str, Any]:
+    """The webhook config with its secrets readable: stored for delivery, never shown."""
+    data = webhook.model_dump(mode="json", exclude={"auth", "secret"})
+    if webhook.auth is not None:
+        data["auth"] = [webhook.auth[0], webhook.auth[1].get_secret_value()]
+    if webhook.secret is not None:
+        data["secret"] = webhook.secret.get_secret_value()
+    return data
+
+
+def webhook_from_private_dict(data: dict[str, Any]) -> WebhookConfig:
+    return WebhookConfig.model_validate(data)
+
+
+def request_without_secrets(req: ExecutionRequest) -> dict[str, Any]:
+    """The request as a caller sees it: no device credentials, no webhook secrets."""
+    data = req.model_dump(mode="json", exclude={"webhook"})
+    args = data.get("connection_args") or {}
+    for key in ("password", "secret", "passphrase", "key_filename"):
+        args.pop(key, None)
+    data.pop("credential", None)
+    return data
+
+
+def record_final_event(
+    conn: Redis,
+    *,
+    job_id: str,
+    req: ExecutionRequest,
+    status: events.FinalStatus,
+    meta: dict[str, Any],
+    created_at: datetime | None,
+    started_at: datetime | None,
+    ended_at: datetime | None,
+    retval: list[DriverExecutionResult] | list[dict[str, Any]] | None,
+    error: JobError | None,
+) -> str | None:
+    """Store the job's final event for delivery; return the delivery id (None if a duplicate)."""
+    webhook = req.webhook
+    if webhook is None:
+        return None
+    settings = get_settings().webhooks
+    payload = events.build_event(
+        job_id=job_id,
+        status=status,
+        meta=meta,
+        started_at=started_at,
+        ended_at=ended_at,
+        retval=retval,
+        error=error,
+        fmt=webhook.format,
+        max_output_bytes=settings.max_body_bytes,
+    )
+    now = time.time()
+    delivery_id = "dlv_" + uuid.uuid4().hex
+    snapshot = {
+        "id": job_id,
+        "status": status,
+        "created_at": created_at.isoformat() if created_at else None,
+        "started_at": started_at.isoformat() if started_at else None,
+        "ended_at": ended_at.isoformat() if ended_at else None,
+        "meta": meta,
+    }
+    record = {
+        "id": delivery_id,
+        "webhook_id": "msg_" + job_id.replace("-", ""),
+        "job_id": job_id,
+        "event_type": payload["event_type"],
+        "caller": webhook.name,
+        "url": webhook.public_url(),
+        "state": store.PENDING,
+        "created_at": now,
+        "attempts": 0,
+        "retries_done": 0,
+        "next_at": now,
+        "updated_at": now,
+        "webhook": json.dumps(webhook_private_dict(webhook)),
+        "req": json.dumps(request_without_secrets(req)),
+        "job": json.dumps(snapshot, default=str),
+        "body": events.encode(payload),
+    }
+    flat: list[Any] = []
+    for key, value in record.items():
+        flat.extend((key, value))
+    script = conn.register_script(store.RECORD_SCRIPT)
+    created = script(
+        keys=[
+            store.final_key(job_id),
+            store.delivery_key(delivery_id),
+            store.DUE,
+            store.ALL,
+            store.job_key(job_id),
+            store.WAKE,
+        ],
+        args=[delivery_id, now, settings.retention_seconds, *flat],
+    )
+    return delivery_id if created else None

@@ -1,0 +1,35 @@
+"""Small helpers shared by integration tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+FINAL = ("finished", "failed", "stopped", "canceled")
+
+
+def device(lab: dict[str, Any], device_type: str) -> Any:
+    for dev in lab.values():
+        if dev.device_type == device_type:
+            return dev
+    raise LookupError(f"no {device_type} device in the lab")
+
+
+def submit(api: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    reply = api.post("/device/exec", json=body)
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+def wait_job(api: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Wait for the job's end with the server-side wait (no client polling)."""
+    reply = api.get(f"/jobs/{job_id}", params={"wait": min(timeout, 60)})
+    assert reply.status_code == 200, reply.text
+    job = reply.json()
+    assert job["status"] in FINAL, f"job still {job['status']} after {timeout} s"
+    return job
+
+
+def run(api: httpx.Client, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+    return wait_job(api, submit(api, body)["id"], timeout)
