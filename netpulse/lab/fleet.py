@@ -8,6 +8,8 @@ Why not plain ``FakeNOS(inventory)``:
 
 * FakeNOS re-parses a platform's YAML for every device (50 IOS devices: 23 s); the lab
   parses each platform once and passes it as a plugin (:func:`~netpulse.lab.platforms.build_nos`).
+* FakeNOS validates its 2048-bit RSA host key again for every device (~60 ms each, under
+  the GIL); the lab gives all devices one fresh 1024-bit key (~10 ms each).
 * FakeNOS stops devices one after another, ~1 s each; the lab stops them in parallel.
 * Devices need config mode for netmiko's ``send_config_set`` (:mod:`netpulse.lab.shell`).
 * FakeNOS calls ``listen()`` in a background thread, so a client connecting right after
@@ -216,16 +218,18 @@ class LabFleet:
         if self._base_port is None:
             auto = iter(free_ports(sum(s.port is None for s in self._specs), self._host))
             ports = [s.port if s.port is not None else next(auto) for s in self._specs]
+            chosen = [s.port for s in self._specs if s.port is not None]
         else:
             ports = [
                 s.port if s.port is not None else self._base_port + i
                 for i, s in enumerate(self._specs)
             ]
-            # FakeNOS binds with SO_REUSEPORT, so a port already served by another
-            # SO_REUSEPORT listener would be shared silently: check chosen ports first.
-            _require_free(self._host, ports)
+            chosen = ports
         if len(set(ports)) != len(ports):
             raise ValueError(f"lab devices need distinct ports, got {ports}")
+        # FakeNOS binds with SO_REUSEPORT, so a port already served by another
+        # SO_REUSEPORT listener would be shared silently: check chosen ports first.
+        _require_free(self._host, chosen)
         return ports
 
     def _inventory(self, ports: list[int], host_key_file: Path) -> dict[str, Any]:

@@ -91,7 +91,12 @@ def build_event(
         "ended_at": _iso(ended_at),
         "duration": duration,
         "result": result,
-        "device": {"host": meta.get("host"), "device_type": meta.get("device_type")},
+        # The client model wants strings here: a field that is not known is left out.
+        "device": {
+            k: str(v)
+            for k, v in (("host", meta.get("host")), ("device_type", meta.get("device_type")))
+            if v is not None
+        },
         "task_id": meta.get("task_id"),
         "device_name": meta.get("device_name"),
         "command": meta.get("command"),
