@@ -7,6 +7,7 @@ the same settings from their environment. Ctrl-C (or SIGTERM) stops them in reve
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -145,6 +146,8 @@ class Supervisor:
 
                 fleet = LabFleet()
                 devices = fleet.start()
+                inventory = [{"name": d.name, **d.connection_args()} for d in devices]
+                (self.data_dir / "lab-inventory.json").write_text(json.dumps(inventory, indent=2))
             url = f"http://{self.host}:{self.port}"
             if not self._wait_ready(url):
                 if not self.stop_requested.is_set():
@@ -189,7 +192,7 @@ class Supervisor:
         )
         body = (
             '{"driver": "netmiko", "connection_args": '
-            + __import__("json").dumps(args)
+            + json.dumps(args)
             + ', "command": "show version", "enable_mode": true}'
         )
         console.print("Try:", style="bold")
