@@ -55,6 +55,9 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
         result_ttl=req.result_ttl or settings.job.result_ttl,
         failure_ttl=max(req.result_ttl or settings.job.result_ttl, 86400),
         job_id=str(uuid.uuid4()),
+        # RQ logs the description; the default would be the call's repr with the request.
+        description=f"{req.driver} {lines[0] if lines else 'file transfer'!r} on "
+        f"{req.connection_args.host}",
         meta={
             "host": req.connection_args.host,
             "device_type": req.connection_args.device_type,

@@ -22,8 +22,8 @@ class WebhookConfig(BaseModel):
     name: str = Field("basic", description="Webhook caller plugin (`basic` is built in).")
     url: str = Field(..., description="Endpoint URL, http or https.")
     method: HttpMethod = "POST"
-    headers: dict[str, str] | None = None
-    cookies: dict[str, str] | None = None
+    headers: dict[str, str] | None = Field(None, repr=False)
+    cookies: dict[str, str] | None = Field(None, repr=False)
     auth: tuple[str, SecretStr] | None = Field(
         None, description="HTTP basic authentication as [username, password]."
     )

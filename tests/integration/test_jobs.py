@@ -185,3 +185,62 @@ def test_public_client_collects_the_same_output(
         results = job.results()
     assert len(results) == 1 and results[0].ok, results
     assert "Cisco" in results[0].stdout
+
+
+def test_config_push_with_save_on_cisco_ios(system: httpx.Client, lab: dict) -> None:
+    dev = device(lab, "cisco_ios")
+    body = {
+        "driver": "netmiko",
+        "connection_args": dev.connection_args(),
+        "config": ["interface GigabitEthernet0/1", "description uplink"],
+        "enable_mode": True,
+        "save": True,
+    }
+    job = run(system, body)
+    assert job["status"] == "finished", job
+    push, save = job["result"]["retval"]
+    assert push["exit_status"] == 0 and "description uplink" in push["stdout"]
+    assert save["command"] == "save" and save["exit_status"] == 0
+
+
+def test_rejected_config_line_is_reported(system: httpx.Client, lab: dict) -> None:
+    dev = device(lab, "cisco_ios")
+    body = {
+        "driver": "netmiko",
+        "connection_args": dev.connection_args(),
+        "config": ["interface GigabitEthernet0/2", "bogus setting 1"],
+        "enable_mode": True,
+        "save": True,
+    }
+    job = run(system, body)
+    assert job["status"] == "finished"
+    [push] = job["result"]["retval"]  # nothing is saved after a rejected line
+    assert push["exit_status"] != 0 and "Invalid input" in push["stderr"]
+
+
+def test_device_test_reports_prompt_or_reason(system: httpx.Client, lab: dict, sshd: Any) -> None:
+    dev = device(lab, "cisco_ios")
+    ok = system.post(
+        "/device/test", json={"driver": "netmiko", "connection_args": dev.connection_args()}
+    )
+    assert ok.status_code == 200
+    data = ok.json()
+    assert data["success"] is True and data["latency"] > 0
+    assert data["result"]["prompt"].endswith((">", "#"))
+    ssh = system.post(
+        "/device/test",
+        json={
+            "driver": "paramiko",
+            "connection_args": {
+                "host": sshd.host,
+                "port": sshd.port,
+                "username": sshd.username,
+                "key_filename": str(sshd.key_filename),
+            },
+        },
+    ).json()
+    assert ssh["success"] is True and ssh["result"]["remote_version"].startswith("SSH-2.0-OpenSSH")
+    args = {**dev.connection_args(), "password": "wrong"}
+    bad = system.post("/device/test", json={"driver": "netmiko", "connection_args": args}).json()
+    assert bad["success"] is False and bad["error"]["type"] == "authentication"
+    assert "wrong" not in bad["error"]["message"]

@@ -379,3 +379,24 @@ def test_netmiko_job_event_names_the_device(system: httpx.Client, lab: dict, rec
     payload = receiver.wait_for("/hook")[0].json()
     assert payload["device"] == {"host": dev.host, "device_type": "cisco_ios"}
     assert payload["command"] == ["show clock"]
+
+
+def test_bulk_sends_one_event_per_device(system: httpx.Client, sshd: Any, receiver: Receiver):
+    body = {
+        "driver": "paramiko",
+        "connection_args": {"username": sshd.username, "key_filename": str(sshd.key_filename)},
+        "command": "echo bulk",
+        "webhook": {"url": receiver.url()},
+        "devices": [
+            {"host": sshd.host, "port": sshd.port},
+            {"host": "127.0.0.1", "port": sshd.port, "command": "echo second"},
+        ],
+    }
+    reply = system.post("/device/bulk", json=body)
+    assert reply.status_code == 201, reply.text
+    jobs = reply.json()["succeeded"]
+    assert len(jobs) == 2
+    got = receiver.wait_for("/hook", 2)
+    assert {r.json()["id"] for r in got} == {j["id"] for j in jobs}
+    outputs = sorted(r.json()["result"]["retval"][0]["stdout"].strip() for r in got)
+    assert outputs == ["bulk", "second"]

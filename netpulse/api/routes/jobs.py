@@ -23,6 +23,8 @@ from netpulse.webhooks import deliveries
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 STATUS_VALUES = [s.value for s in JobStatus]
+#: Jobs are read from Redis this many at a time, so a small `limit` reads little.
+FETCH_CHUNK = 200
 
 
 def _not_found(job_id: str) -> HTTPException:
@@ -94,16 +96,17 @@ def find_jobs(
     found: list[Job] = []
     for name in _queue_names(conn, queue):
         ids = list(dict.fromkeys(_job_ids(conn, name, status_filter)))
-        for job in Job.fetch_many(ids, connection=conn):
-            if job is None:
-                continue
-            if host and job.meta.get("host") != host:
-                continue
-            if status_filter and job.get_status(refresh=False) != status_filter:
-                continue
-            found.append(job)
-            if len(found) >= limit:
-                return found
+        for start in range(0, len(ids), FETCH_CHUNK):
+            for job in Job.fetch_many(ids[start : start + FETCH_CHUNK], connection=conn):
+                if job is None:
+                    continue
+                if host and job.meta.get("host") != host:
+                    continue
+                if status_filter and job.get_status(refresh=False) != status_filter:
+                    continue
+                found.append(job)
+                if len(found) >= limit:
+                    return found
     return found
 
 

@@ -146,7 +146,7 @@ class NetmikoDriver(BaseDriver):
                     command,
                     started,
                     stdout=message,
-                    stderr=find_device_error(message) or "the device rejected a config line",
+                    stderr=message,  # names the rejected line and the device's error
                     exit_status=1,
                 )
             ]
