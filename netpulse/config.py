@@ -63,6 +63,18 @@ class WorkerSettings(BaseModel):
     fifo_queue: str = "FifoQ"
 
 
+class NodeSettings(BaseModel):
+    """Worker nodes: processes holding warm sessions for pinned jobs."""
+
+    capacity: int = Field(500, ge=1, le=100000, description="Devices one node may hold.")
+    threads: int = Field(32, ge=1, le=1024, description="Jobs one node runs at once.")
+    idle_timeout: float = Field(300.0, ge=1, description="Close a session idle this long (s).")
+    probe_interval: float = Field(30.0, ge=0.1, description="Seconds between session probes.")
+    scheduler: str = Field("least_load", description="Scheduler plugin placing new devices.")
+    pinned_concurrency: int = Field(1, ge=1, le=64, description="Pinned jobs per device at once.")
+    fifo_concurrency: int = Field(2, ge=1, le=64, description="FIFO jobs per device at once.")
+
+
 class WebhookSettings(BaseModel):
     signing_secret: SecretStr | None = None
     allow_cidrs: list[str] = Field(default_factory=list)
@@ -94,6 +106,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     job: JobSettings = Field(default_factory=JobSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    node: NodeSettings = Field(default_factory=NodeSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @classmethod

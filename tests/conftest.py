@@ -112,6 +112,28 @@ class ProcessHandle:
             self.process = None
 
 
+NODE_NAME = "test-node-1"
+
+
+@pytest.fixture(scope="session")
+def node(netpulse_env: dict[str, str], redis: Redis, tmp_session: Path) -> Iterator[ProcessHandle]:
+    """One worker node (warm sessions for pinned jobs)."""
+    from netpulse.nodes.directory import NodeDirectory
+
+    handle = ProcessHandle(
+        ["worker", "node", "--name", NODE_NAME, "--threads", "8"],
+        netpulse_env,
+        tmp_session / "node.log",
+    )
+    handle.start()
+    directory = NodeDirectory(redis)
+    processes.wait_until(
+        lambda: any(n.name == NODE_NAME and n.alive for n in directory.nodes()), 60, "the node"
+    )
+    yield handle
+    handle.stop()
+
+
 @pytest.fixture(scope="session")
 def delivery_service(netpulse_env: dict[str, str], tmp_session: Path) -> Iterator[ProcessHandle]:
     handle = ProcessHandle(["worker", "webhooks"], netpulse_env, tmp_session / "webhooks.log")
@@ -144,7 +166,9 @@ def api(controller_url: str) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
-def system(api: httpx.Client, fifo_workers: None, delivery_service: ProcessHandle) -> httpx.Client:
+def system(
+    api: httpx.Client, fifo_workers: None, node: ProcessHandle, delivery_service: ProcessHandle
+) -> httpx.Client:
     """The whole system running: controller, FIFO workers, webhook delivery."""
     return api
 

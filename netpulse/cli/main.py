@@ -98,6 +98,20 @@ def worker_fifo(
     run_pool(settings, size=size, burst=burst)
 
 
+@worker_app.command("node")
+def worker_node(
+    name: str = typer.Option(None, help="Node name (default: hostname-pid-random)."),
+    capacity: int = typer.Option(None, help="Devices this node may hold."),
+    threads: int = typer.Option(None, help="Jobs this node runs at once."),
+) -> None:
+    """Run a worker node: warm device sessions for pinned jobs."""
+    from netpulse.worker.node import run_node
+
+    settings = _settings()
+    _logging(settings.log_level)
+    run_node(settings, name=name, capacity=capacity, threads=threads)
+
+
 @worker_app.command("webhooks")
 def worker_webhooks() -> None:
     """Run the webhook delivery service."""

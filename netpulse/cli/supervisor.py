@@ -139,6 +139,7 @@ class Supervisor:
                 "controller", ["controller", "--host", self.host, "--port", str(self.port)], env
             )
             self._spawn("worker-fifo", ["worker", "fifo", "--size", str(self.workers)], env)
+            self._spawn("worker-node", ["worker", "node", "--name", "local"], env)
             self._spawn("worker-webhooks", ["worker", "webhooks"], env)
             devices = []
             if self.lab:

@@ -13,18 +13,28 @@ from pydantic import ValidationError
 from redis import Redis
 from rq import Callback, Queue
 from rq.job import Job
+from rq.rate_limit import RateLimit
 
 from netpulse.config import Settings
 from netpulse.models.job import BulkFailure
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest
+from netpulse.nodes.directory import NoNodeAvailable, node_queue
+from netpulse.nodes.failover import fifo_limit_key, pinned_limit_key, place_device
 from netpulse.plugins.drivers import registry as drivers
 
 #: Callbacks are fast (one Redis script); the bound only guards against a stuck Redis.
 CALLBACK_TIMEOUT = 10
 
 
+PINNABLE_DRIVERS = frozenset({"netmiko", "paramiko"})
+
+
 class SubmissionError(ValueError):
     """The request is valid JSON but cannot be run; the message says why."""
+
+
+class NoCapacity(RuntimeError):
+    """No worker node is alive to take a pinned job (503: the service, not the request)."""
 
 
 def check_driver_requirements(req: ExecutionRequest) -> None:
@@ -37,15 +47,45 @@ def check_driver_requirements(req: ExecutionRequest) -> None:
             raise SubmissionError(str(exc)) from None
 
 
-def queue_name_for(req: ExecutionRequest, settings: Settings) -> str:
-    """Every job runs FIFO until warm sessions exist; the reply names the queue."""
-    return settings.worker.fifo_queue
+def strategy_of(req: ExecutionRequest) -> str:
+    """The contract's default: pinned (warm sessions) for netmiko, FIFO for the others."""
+    if req.queue_strategy is not None:
+        return req.queue_strategy
+    return "pinned" if req.driver == "netmiko" else "fifo"
+
+
+def device_key(req: ExecutionRequest) -> str:
+    args = req.connection_args
+    return f"{args.host}:{args.port or 22}"
+
+
+def queue_and_limit(
+    req: ExecutionRequest, conn: Redis, settings: Settings
+) -> tuple[str, RateLimit]:
+    """Where the job goes, and the per-device limit that keeps its device's jobs in order."""
+    device = device_key(req)
+    if strategy_of(req) == "pinned":
+        if req.driver not in PINNABLE_DRIVERS:
+            raise SubmissionError(
+                f"queue_strategy pinned is available for {', '.join(sorted(PINNABLE_DRIVERS))}; "
+                f"use fifo for {req.driver}"
+            )
+        try:
+            node = place_device(conn, device, settings)
+        except NoNodeAvailable as exc:
+            raise NoCapacity(str(exc)) from None
+        limit = RateLimit(pinned_limit_key(device), settings.node.pinned_concurrency)
+        return node_queue(node), limit
+    return settings.worker.fifo_queue, RateLimit(
+        fifo_limit_key(device), settings.node.fifo_concurrency
+    )
 
 
 def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
     """Queue one device job and return the RQ job."""
     check_driver_requirements(req)
-    queue = Queue(queue_name_for(req, settings), connection=conn)
+    queue_name, limit = queue_and_limit(req, conn, settings)
+    queue = Queue(queue_name, connection=conn)
     lines = req.lines()
     return queue.enqueue_call(
         "netpulse.worker.task.run_device_job",
@@ -65,7 +105,10 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
             "command": lines,
             "task_id": req.task_id,
             "driver": req.driver,
+            "device": device_key(req),
+            "strategy": strategy_of(req),
         },
+        rate_limit=limit,
         on_success=Callback("netpulse.worker.callbacks.on_job_success", CALLBACK_TIMEOUT),
         on_failure=Callback("netpulse.worker.callbacks.on_job_failure", CALLBACK_TIMEOUT),
         on_stopped=Callback("netpulse.worker.callbacks.on_job_stopped", CALLBACK_TIMEOUT),

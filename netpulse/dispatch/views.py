@@ -55,6 +55,8 @@ def job_result(job: Job, status: str) -> JobResult | None:
 def to_response(job: Job) -> JobInResponse:
     status = job.get_status(refresh=False) or JobStatus.QUEUED
     status = status.value if hasattr(status, "value") else str(status)
+    if status == "rate_limited":  # waiting for its device's earlier jobs: queued, to clients
+        status = JobStatus.QUEUED.value
     meta: dict[str, Any] = job.meta or {}
     return JobInResponse(
         id=job.id,

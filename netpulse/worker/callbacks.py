@@ -26,12 +26,17 @@ from netpulse.worker.errors import error_from_exception
 log = logging.getLogger(__name__)
 
 
-def _save_error(job: Job, error: JobError) -> None:
+def _save_error(job: Job, error: JobError) -> JobError:
+    """Store the job's error unless one is already known (the first cause is the real one)."""
+    known = job.meta.get("error")
+    if known:
+        return JobError.model_validate(known)
     try:
         job.meta["error"] = error.model_dump()
         job.save_meta()
     except Exception:
         log.exception("could not store the error of job %s", job.id)
+    return error
 
 
 def _hand_over(job: Job, conn: Redis, status: FinalStatus, retval: Any, error: JobError | None):
@@ -62,16 +67,23 @@ def on_job_success(job: Job, connection: Redis, result: Any, *args: Any, **kwarg
 
 
 def on_job_failure(job: Job, connection: Redis, exc_type: Any, exc: Any, tb: Any, *a: Any) -> None:
-    """The job raised, timed out or was abandoned: its event is ``job.failed``."""
-    error = error_from_exception(exc, job.timeout)
-    _save_error(job, error)
+    """The job raised, timed out or was abandoned: its event is ``job.failed``.
+
+    On a worker node a stopped job ends through here too (its session was closed under it):
+    ``meta["stop_requested"]`` tells it apart, and its event is ``job.stopped``.
+    """
+    if job.meta.get("stop_requested"):
+        on_job_stopped(job, connection)
+        return
+    error = _save_error(job, error_from_exception(exc, job.timeout))
     _hand_over(job, connection, "failed", None, error)
 
 
 def on_job_stopped(job: Job, connection: Redis, *args: Any, **kwargs: Any) -> None:
     """The job was stopped while running: its event is ``job.stopped``."""
     error = JobError(type="stopped", message="the job was stopped while it was running")
-    _save_error(job, error)
+    job.meta.pop("error", None)
+    error = _save_error(job, error)
     _hand_over(job, connection, "stopped", None, error)
 
 
@@ -88,5 +100,5 @@ def record_killed(job: Job, connection: Redis, ret_val: int | None) -> None:
         job.refresh()
     except Exception:
         log.exception("could not reload killed job %s", job.id)
-    _save_error(job, error)
+    error = _save_error(job, error)
     _hand_over(job, connection, "failed", None, error)

@@ -100,6 +100,7 @@ def test_bulk_queues_good_devices_and_lists_bad_ones(api: httpx.Client, redis: R
         "driver": "netmiko",
         "connection_args": {"device_type": "cisco_ios", "username": "u", "password": "p"},
         "command": "show clock",
+        "queue_strategy": "fifo",
         "ttl": 60,
         "devices": [
             {"host": "127.0.0.1", "port": 1},

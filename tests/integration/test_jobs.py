@@ -11,7 +11,7 @@ from rq import Queue
 from rq.job import Job
 
 from netpulse.runtime.ports import free_port
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, NODE_NAME
 from tests.integration.helpers import device, run, submit, wait_job
 
 
@@ -28,7 +28,7 @@ def test_show_version_on_cisco_ios(system: httpx.Client, lab: dict) -> None:
     dev = device(lab, "cisco_ios")
     job = run(system, netmiko_body(dev, "show version", enable_mode=True))
     assert job["status"] == "finished", job
-    assert job["queue"] == "FifoQ"
+    assert job["queue"] == f"NodeQ_{NODE_NAME}"  # netmiko is pinned by default
     assert job["result"]["type"] == 1
     [item] = job["result"]["retval"]
     assert item["command"] == "show version"
@@ -164,10 +164,13 @@ def test_cancel_a_queued_job(system: httpx.Client, sshd: Any, redis: Redis) -> N
 
 def test_workers_and_stats(system: httpx.Client) -> None:
     workers = system.get("/workers").json()
-    assert len(workers) >= 4
-    assert all("FifoQ" in w["queues"] for w in workers)
+    fifo = [w for w in workers if w["kind"] == "fifo"]
+    nodes = [w for w in workers if w["kind"] == "node"]
+    assert len(fifo) >= 4 and all("FifoQ" in w["queues"] for w in fifo)
+    assert [n["name"] for n in nodes] == [NODE_NAME]
+    assert nodes[0]["capacity"] == 500 and nodes[0]["status"] == "alive"
     stats = system.get("/system/stats").json()
-    assert stats["workers"]["total"] == len(workers)
+    assert stats["workers"]["fifo"] == len(fifo)
     assert stats["status"] == "ok"
 
 

@@ -50,7 +50,9 @@ async def _read_body(request: Request) -> Any:
         ) from None
 
 
-def _submission_error(exc: submit.SubmissionError) -> HTTPException:
+def _submission_error(exc: submit.SubmissionError | submit.NoCapacity) -> HTTPException:
+    if isinstance(exc, submit.NoCapacity):
+        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
 
 
@@ -76,7 +78,7 @@ async def execute(
     req = ExecutionRequest.model_validate(await _read_body(request))
     try:
         job = await run_in_threadpool(submit.enqueue, req, conn, settings)
-    except submit.SubmissionError as exc:
+    except (submit.SubmissionError, submit.NoCapacity) as exc:
         raise _submission_error(exc) from None
     return to_response(job)
 
@@ -93,7 +95,7 @@ def bulk(
     for req in requests:
         try:
             succeeded.append(to_response(submit.enqueue(req, conn, settings)))
-        except submit.SubmissionError as exc:
+        except (submit.SubmissionError, submit.NoCapacity) as exc:
             failed.append(BulkFailure(host=req.connection_args.host, reason=str(exc)))
     return BulkResponse(succeeded=succeeded, failed=failed)
 

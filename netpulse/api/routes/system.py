@@ -11,6 +11,7 @@ from redis import Redis
 from rq import Queue, Worker
 
 from netpulse.api.deps import get_redis
+from netpulse.nodes.directory import NodeDirectory
 
 health_router = APIRouter(tags=["system"])
 router = APIRouter(tags=["system"])
@@ -24,8 +25,11 @@ def health() -> dict[str, str]:
 
 @router.get("/system/stats")
 def stats(request: Request, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
-    workers = Worker.all(connection=conn)
-    busy = sum(1 for w in workers if w.get_state() == "busy")
+    all_workers = Worker.all(connection=conn)
+    workers = [w for w in all_workers if not any(q.startswith("NodeQ_") for q in w.queue_names())]
+    node_threads = len(all_workers) - len(workers)
+    nodes = [n for n in NodeDirectory(conn).nodes() if n.alive]
+    busy = sum(1 for w in all_workers if w.get_state() == "busy")
     totals = {"succeeded": 0, "failed": 0, "in_progress": 0, "queued": 0}
     for queue in Queue.all(connection=conn):
         totals["queued"] += queue.count
@@ -35,15 +39,15 @@ def stats(request: Request, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
     return {
         "status": "ok",
         "workers": {
-            "total": len(workers),
-            "pinned": 0,
+            "total": len(all_workers),
+            "pinned": node_threads,
             "fifo": len(workers),
-            "node": 0,
-            "idle": len(workers) - busy,
+            "node": len(nodes),
+            "idle": len(all_workers) - busy,
             "busy": busy,
         },
         "jobs": {**totals, "total": sum(totals.values())},
-        "nodes": {"active": 0, "total_capacity": 0},
+        "nodes": {"active": len(nodes), "total_capacity": sum(n.capacity for n in nodes)},
         "self_healing": {"total_triggers": 0},
         "uptime_seconds": round(time.time() - request.app.state.started_at, 3),
     }

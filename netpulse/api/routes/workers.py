@@ -9,7 +9,10 @@ from redis import Redis
 from rq import Worker
 from rq.command import send_shutdown_command
 
-from netpulse.api.deps import get_redis
+from netpulse.api.deps import get_app_settings, get_redis
+from netpulse.config import Settings
+from netpulse.nodes.directory import NodeDirectory
+from netpulse.nodes.failover import drain
 
 router = APIRouter(prefix="/workers", tags=["workers"])
 
@@ -17,6 +20,7 @@ router = APIRouter(prefix="/workers", tags=["workers"])
 def describe(worker: Worker) -> dict[str, Any]:
     return {
         "name": worker.name,
+        "kind": "fifo",
         "status": worker.get_state(),
         "pid": worker.pid,
         "hostname": worker.hostname,
@@ -29,12 +33,31 @@ def describe(worker: Worker) -> dict[str, Any]:
 
 
 def _matching(conn: Redis, queue: str | None, node: str | None) -> list[Worker]:
-    workers = Worker.all(connection=conn)
+    """RQ workers outside nodes (a node's threads are shown as the node)."""
+    workers = [w for w in Worker.all(connection=conn) if not _is_node_thread(w)]
     if queue:
         workers = [w for w in workers if queue in w.queue_names()]
     if node:
         workers = [w for w in workers if w.hostname == node]
     return workers
+
+
+def _is_node_thread(worker: Worker) -> bool:
+    return any(q.startswith("NodeQ_") for q in worker.queue_names())
+
+
+def _nodes(conn: Redis, queue: str | None, node: str | None, host: str | None) -> list[dict]:
+    found = []
+    for info in NodeDirectory(conn).nodes():
+        view = info.public()
+        if queue and queue not in view["queues"]:
+            continue
+        if node and node not in (info.name, info.hostname):
+            continue
+        if host and not any(d.split(":")[0] == host for d in info.devices):
+            continue
+        found.append(view)
+    return found
 
 
 @router.get("")
@@ -44,14 +67,31 @@ def list_workers(
     host: str | None = None,
     conn: Redis = Depends(get_redis),
 ) -> list[dict[str, Any]]:
-    return [describe(w) for w in _matching(conn, queue, node)]
+    """FIFO workers, and worker nodes with their capacity, load and devices."""
+    fifo = [] if host else [describe(w) for w in _matching(conn, queue, node)]
+    return fifo + _nodes(conn, queue, node, host)
 
 
 @router.delete("/{name}")
-def stop_worker(name: str, conn: Redis = Depends(get_redis)) -> dict[str, str]:
-    """Ask one worker to finish its current job and exit."""
+def stop_worker(
+    name: str,
+    conn: Redis = Depends(get_redis),
+    settings: Settings = Depends(get_app_settings),
+) -> dict[str, Any]:
+    """Stop a FIFO worker after its job, or drain a node (its devices move, then it exits)."""
+    directory = NodeDirectory(conn)
+    nodes = {n.name: n for n in directory.nodes()}
+    if name in nodes:
+        others = [n for n in nodes.values() if n.alive and not n.draining and n.name != name]
+        if not others:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"node {name} is the only live node; start another before draining it",
+            )
+        moved = drain(conn, directory, name, settings)
+        return {"name": name, "draining": True, "moved": moved}
     if not any(w.name == name for w in Worker.all(connection=conn)):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no worker named {name!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no worker or node named {name!r}")
     send_shutdown_command(conn, name)
     return {"name": name}
 

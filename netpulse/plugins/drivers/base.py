@@ -73,6 +73,14 @@ class BaseDriver(ABC):
         """Push config lines. Drivers without a config mode treat them as commands."""
         return self.send(lines, req)
 
+    def is_alive(self) -> bool:
+        """Whether the open session still answers (checked before a warm session is reused)."""
+        return False
+
+    def keepalive(self) -> None:
+        """Keep an idle session from being closed by the device (called by the pool's probe)."""
+        return None
+
     def probe(self) -> dict[str, Any]:
         """What `POST /device/test` reports after a successful connect (prompt, version...)."""
         return {}

@@ -170,6 +170,23 @@ class NetmikoDriver(BaseDriver):
                 results.append(self.result("save", save_started, stdout=str(saved)))
         return results
 
+    def _transport(self) -> Any:
+        channel = getattr(getattr(self, "conn", None), "remote_conn", None)
+        return getattr(channel, "transport", None)
+
+    def is_alive(self) -> bool:
+        """Checked on the SSH transport: netmiko's own check writes into the CLI channel."""
+        transport = self._transport()
+        channel = getattr(getattr(self, "conn", None), "remote_conn", None)
+        return bool(
+            transport is not None and transport.is_active() and not getattr(channel, "closed", True)
+        )
+
+    def keepalive(self) -> None:
+        transport = self._transport()
+        if transport is not None and transport.is_active():
+            transport.send_ignore()
+
     def probe(self) -> dict[str, Any]:
         return {
             "prompt": self.conn.find_prompt(),

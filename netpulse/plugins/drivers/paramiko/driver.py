@@ -99,6 +99,17 @@ class ParamikoDriver(BaseDriver):
             results.append(self.result(command, started, out, err, status))
         return results
 
+    def is_alive(self) -> bool:
+        client = getattr(self, "client", None)
+        transport = client.get_transport() if client is not None else None
+        return bool(transport is not None and transport.is_active())
+
+    def keepalive(self) -> None:
+        client = getattr(self, "client", None)
+        transport = client.get_transport() if client is not None else None
+        if transport is not None and transport.is_active():
+            transport.send_ignore()
+
     def probe(self) -> dict[str, Any]:
         transport = self.client.get_transport()
         return {"remote_version": transport.remote_version if transport else None}

@@ -1,0 +1,1 @@
+"""Worker nodes: processes that hold warm device sessions, their registry and failover."""

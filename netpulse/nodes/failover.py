@@ -1,0 +1,130 @@
+"""Move a node's work elsewhere: when it is drained, stops, or is lost.
+
+For each device the node held: choose a new node (scheduler plugin), move the device's queued
+job to the new node's queue and point its waiting (rate-limited) jobs there, in their order.
+Jobs that were running on a *lost* node end failed with an error naming the node (RQ's own
+abandoned-job cleanup does the bookkeeping and runs the failure callback, so the webhook
+``job.failed`` event is recorded like any other).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis import Redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.rate_limit import RateLimitRegistry
+
+from netpulse.config import Settings
+from netpulse.keys import JOB_DONE_CHANNEL
+from netpulse.nodes.directory import NodeDirectory, NoNodeAvailable, devices_key, node_queue
+
+log = logging.getLogger(__name__)
+
+LOCK_SECONDS = 60
+
+
+def pinned_limit_key(device: str) -> str:
+    """RQ RateLimit key of a device's pinned jobs (one at a time, in order)."""
+    return f"netpulse:pinned:{device}"
+
+
+def fifo_limit_key(device: str) -> str:
+    return f"netpulse:fifo:{device}"
+
+
+def relocate_device(conn: Redis, device: str, old: str, new: str) -> int:
+    """Point the device's queued and waiting pinned jobs at ``new``'s queue; return how many."""
+    old_queue = Queue(node_queue(old), connection=conn)
+    new_queue = Queue(node_queue(new), connection=conn)
+    moved = 0
+    for job in Job.fetch_many(old_queue.get_job_ids(), connection=conn):
+        if job is None or job.meta.get("device") != device:
+            continue
+        with conn.pipeline() as pipe:
+            pipe.lrem(old_queue.key, 0, job.id)
+            pipe.hset(job.key, "origin", new_queue.name)
+            new_queue.push_job_id(job.id, pipeline=pipe)
+            pipe.execute()
+        moved += 1
+    waiting = RateLimitRegistry(pinned_limit_key(device), conn).get_rate_limited_job_ids()
+    for job_id in waiting:
+        conn.hset(Job.key_for(job_id), "origin", new_queue.name)
+    conn.sadd("rq:queues", new_queue.key)
+    return moved + len(waiting)
+
+
+def move_devices(
+    conn: Redis, directory: NodeDirectory, node: str, settings: Settings
+) -> dict[str, str]:
+    """Give every device of ``node`` to another live node; return device -> new node."""
+    moved: dict[str, str] = {}
+    for raw in conn.smembers(devices_key(node)):
+        device = raw.decode()
+        try:
+            new = directory.move(device, node, exclude={node}, scheduler=settings.node.scheduler)
+        except NoNodeAvailable:
+            log.error("no live node can take device %s from node %s; its jobs wait", device, node)
+            continue
+        relocate_device(conn, device, node, new)
+        moved[device] = new
+    if moved:
+        log.warning("moved %d device(s) of node %s: %s", len(moved), node, moved)
+    return moved
+
+
+def fail_running_jobs(conn: Redis, node: str) -> list[str]:
+    """End the jobs that were running on a lost node as failed, naming the node."""
+    queue = Queue(node_queue(node), connection=conn)
+    registry = queue.started_job_registry
+    ids = registry.get_job_ids(cleanup=False)
+    for job in Job.fetch_many(ids, connection=conn):
+        if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
+            continue
+        job.meta["error"] = {
+            "type": "node_lost",
+            "message": f"worker node {node} was lost while running the job",
+        }
+        job.save_meta()
+    registry.cleanup(timestamp=time.time() + 10**9)  # every entry of a lost node is abandoned
+    for job_id in ids:
+        conn.publish(JOB_DONE_CHANNEL, job_id)
+    return ids
+
+
+def recover_lost_node(conn: Redis, directory: NodeDirectory, node: str, settings: Settings) -> None:
+    """Failover for a node that stopped beating (called by every live node; one wins the lock)."""
+    if not conn.set(f"netpulse:failover:{node}", "1", nx=True, ex=LOCK_SECONDS):
+        return
+    log.warning("node %s stopped beating; failing over", node)
+    move_devices(conn, directory, node, settings)
+    failed = fail_running_jobs(conn, node)
+    leftover = Queue(node_queue(node), connection=conn).count
+    if leftover:
+        log.error("node %s: %d queued job(s) of unknown devices stay in its queue", node, leftover)
+    directory.forget(node)
+    log.warning("node %s removed; %d running job(s) failed", node, len(failed))
+
+
+def hand_over(conn: Redis, directory: NodeDirectory, node: str, settings: Settings) -> None:
+    """A node that stops cleanly gives its devices away, then leaves the directory."""
+    move_devices(conn, directory, node, settings)
+    directory.forget(node)
+
+
+def drain(conn: Redis, directory: NodeDirectory, node: str, settings: Settings) -> dict[str, str]:
+    """Stop giving ``node`` devices and move the ones it has; it exits once idle."""
+    directory.set_draining(node)
+    return move_devices(conn, directory, node, settings)
+
+
+def place_device(conn: Redis, device: str, settings: Settings) -> str:
+    """The live node for a pinned device; when it changes owner, its waiting jobs follow."""
+    directory = NodeDirectory(conn)
+    previous = directory.owner(device)
+    node = directory.place(device, scheduler=settings.node.scheduler)
+    if previous and previous != node:
+        relocate_device(conn, device, previous, node)
+    return node

@@ -1,0 +1,14 @@
+"""`greedy`: fill one node before the next (fewest nodes in use)."""
+
+from netpulse.plugins.schedulers.base import BaseScheduler, NodeLoad
+
+
+class GreedyScheduler(BaseScheduler):
+    scheduler_name = "greedy"
+
+    def choose(self, nodes: list[NodeLoad], device: str) -> NodeLoad | None:
+        fitting = sorted((n for n in nodes if n.has_room), key=lambda n: (-n.devices, n.name))
+        return fitting[0] if fitting else None
+
+
+__all__ = ["GreedyScheduler"]

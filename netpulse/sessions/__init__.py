@@ -1,0 +1,1 @@
+"""Warm device sessions: kept open between jobs, reused only by the same identity."""
