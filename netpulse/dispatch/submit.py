@@ -11,11 +11,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis import Redis
-from rq import Callback, Queue
+from rq import Callback
 from rq.job import Job
 from rq.rate_limit import RateLimit
 
 from netpulse.config import Settings
+from netpulse.dispatch.ordered_queue import OrderedQueue
 from netpulse.models.job import BulkFailure
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest
 from netpulse.nodes.directory import NoNodeAvailable, node_queue
@@ -85,7 +86,7 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
     """Queue one device job and return the RQ job."""
     check_driver_requirements(req)
     queue_name, limit = queue_and_limit(req, conn, settings)
-    queue = Queue(queue_name, connection=conn)
+    queue = OrderedQueue(queue_name, connection=conn)
     lines = req.lines()
     return queue.enqueue_call(
         "netpulse.worker.task.run_device_job",

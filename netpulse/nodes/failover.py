@@ -20,6 +20,7 @@ from rq.rate_limit import RateLimitRegistry
 from netpulse.config import Settings
 from netpulse.keys import JOB_DONE_CHANNEL
 from netpulse.nodes.directory import NodeDirectory, NoNodeAvailable, devices_key, node_queue
+from netpulse.worker.registries import ThreadedStartedJobRegistry
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,7 @@ def move_devices(
 
 def fail_running_jobs(conn: Redis, node: str) -> list[str]:
     """End the jobs that were running on a lost node as failed, naming the node."""
-    queue = Queue(node_queue(node), connection=conn)
-    registry = queue.started_job_registry
+    registry = ThreadedStartedJobRegistry(node_queue(node), connection=conn)
     ids = registry.get_job_ids(cleanup=False)
     for job in Job.fetch_many(ids, connection=conn):
         if job is None or job.get_status(refresh=False) != JobStatus.STARTED:

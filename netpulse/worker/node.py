@@ -30,6 +30,7 @@ from netpulse.config import Settings
 from netpulse.nodes import failover
 from netpulse.nodes.directory import HEARTBEAT_INTERVAL, NodeDirectory, node_queue
 from netpulse.sessions.pool import SessionPool
+from netpulse.worker.registries import ThreadedStartedJobRegistry
 from netpulse.worker.rq_worker import JobEndPublisher
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,12 @@ class SessionWorker(JobEndPublisher, SimpleWorker):
 
     def _install_signal_handlers(self) -> None:
         """Signals belong to the node's main thread, which stops the workers itself."""
+
+    def clean_registries(self) -> None:
+        """Fail abandoned jobs with a thread-safe callback guard first, then RQ's own cleanup."""
+        for queue in self.queues:
+            ThreadedStartedJobRegistry(queue=queue).cleanup(exception_handlers=self._exc_handlers)
+        super().clean_registries()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         self._running = job

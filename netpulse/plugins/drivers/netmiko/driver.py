@@ -94,6 +94,8 @@ class NetmikoDriver(BaseDriver):
             self.conn = None
 
     def _enter_enable(self, req: ExecutionRequest) -> None:
+        if getattr(self, "conn", None) is None:
+            raise DeviceConnectionError(f"{self.target}: the session is closed")
         if req.enable_mode:
             try:
                 self.conn.enable()

@@ -77,6 +77,8 @@ class ParamikoDriver(BaseDriver):
             self.client = None
 
     def send(self, commands: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
+        if getattr(self, "client", None) is None:
+            raise DeviceConnectionError(f"{self.target}: the session is closed")
         timeout = req.driver_args.get("timeout") or req.driver_args.get("read_timeout")
         results = []
         for command in commands:
@@ -96,6 +98,11 @@ class ParamikoDriver(BaseDriver):
                 raise DeviceConnectionError(
                     f"{self.target}: session lost during {command!r}: {exc}"
                 ) from None
+            if status == -1:
+                # The channel closed without an exit status: the connection died mid-command.
+                raise DeviceConnectionError(
+                    f"{self.target}: session lost during {command!r} (no exit status)"
+                )
             results.append(self.result(command, started, out, err, status))
         return results
 

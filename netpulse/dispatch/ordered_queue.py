@@ -1,0 +1,45 @@
+"""An RQ queue whose rate-limited jobs keep their submission order.
+
+RQ 3 orders a rate limit's waiting jobs by an *integer* Unix timestamp, so jobs submitted in
+the same second are promoted in job-id order: a device's config changes could run out of order.
+This subclass files each waiting job under a microsecond timestamp instead; everything else is
+RQ's own behaviour (the registry, the promotion script, the job states).
+"""
+
+from __future__ import annotations
+
+import time
+
+from redis.client import Pipeline
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.rate_limit import RateLimitRegistry
+from rq.utils import now
+
+
+class OrderedQueue(Queue):
+    def _enqueue_rate_limited_job(
+        self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False
+    ) -> Job:
+        if pipeline is not None:  # not used by NetPulse; keep RQ's path for it
+            return super()._enqueue_rate_limited_job(job, pipeline=pipeline, at_front=at_front)
+        job.redis_server_version = self.get_redis_server_version()
+        job.origin = self.name
+        if job.timeout is None:
+            job.timeout = self._default_timeout
+        registry = RateLimitRegistry.from_job(job)
+        job._status = JobStatus.RATE_LIMITED
+        if at_front:
+            job.enqueue_at_front = True
+        with self.connection.pipeline() as pipe:
+            registry.register(job.rate_limit_concurrency, pipe)
+            job.save(pipeline=pipe)
+            job.cleanup(ttl=job.ttl, pipeline=pipe)
+            registry.add_to_rate_limited(job.id, pipe, timestamp=time.time())
+            pipe.execute()
+        enqueued_at = now()
+        promoted = registry.acquire_and_enqueue(job.rate_limit_concurrency, enqueued_at=enqueued_at)
+        if job.id in promoted:
+            job._status = JobStatus.QUEUED
+            job.enqueued_at = enqueued_at
+        return job
