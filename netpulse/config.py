@@ -19,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 
@@ -37,7 +38,6 @@ class RedisSettings(BaseModel):
     url: str | None = Field(
         None, description="Redis URL. Unset: `netpulse up` starts a private redis-server."
     )
-    key_prefix: str = "netpulse"
 
     @field_validator("url")
     @classmethod
@@ -71,18 +71,34 @@ class NodeSettings(BaseModel):
     idle_timeout: float = Field(300.0, ge=1, description="Close a session idle this long (s).")
     probe_interval: float = Field(30.0, ge=0.1, description="Seconds between session probes.")
     scheduler: str = Field("least_load", description="Scheduler plugin placing new devices.")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        from netpulse.plugins.schedulers import registry
+
+        if value not in registry.names():
+            raise ValueError(f"unknown scheduler {value!r}; valid: {', '.join(registry.names())}")
+        return value
+
     pinned_concurrency: int = Field(1, ge=1, le=64, description="Pinned jobs per device at once.")
     fifo_concurrency: int = Field(2, ge=1, le=64, description="FIFO jobs per device at once.")
 
 
 class WebhookSettings(BaseModel):
     signing_secret: SecretStr | None = None
+    previous_signing_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Old secrets still signed with during a key rotation (remove when done).",
+    )
     allow_cidrs: list[str] = Field(default_factory=list)
     deny_cidrs: list[str] = Field(default_factory=list)
     deny_private: bool = False
     retry_intervals: list[float] | None = None
     jitter: float = Field(0.2, ge=0, le=1)
-    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    max_output_bytes: int = Field(
+        256 * 1024, ge=1024, description="Device output kept in one event; more is cut."
+    )
     retention_seconds: int = Field(7 * 86400, ge=60)
     max_in_flight: int = Field(256, ge=1, le=10000)
     max_in_flight_per_origin: int = Field(8, ge=1, le=1000)
@@ -91,6 +107,43 @@ class WebhookSettings(BaseModel):
     lease_seconds: float = Field(
         180.0, ge=5, description="A claimed delivery returns to the queue after this long."
     )
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from netpulse.webhooks.signing import validate_secret
+
+            validate_secret(value.get_secret_value())
+        return value
+
+    @field_validator("previous_signing_secrets")
+    @classmethod
+    def _old_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
+        from netpulse.webhooks.signing import validate_secret
+
+        for secret in value:
+            validate_secret(secret.get_secret_value())
+        return value
+
+    @field_validator("allow_cidrs", "deny_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP network (CIDR)") from None
+        return value
+
+    @field_validator("retry_intervals")
+    @classmethod
+    def _intervals(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (not value or any(v < 0 for v in value)):
+            raise ValueError("retry intervals must be a non-empty list of seconds >= 0")
+        return value
 
 
 class Settings(BaseSettings):
@@ -155,6 +208,8 @@ def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning validation errors into one readable sentence per setting."""
     try:
         return Settings(**overrides)
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration: {exc} (lists are given as JSON)") from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -174,10 +174,14 @@ def run_job(
     port: int = typer.Option(22),
     username: str = typer.Option(None),
     password: str = typer.Option(None, envvar="NETPULSE_DEVICE_PASSWORD"),
+    secret: str = typer.Option(
+        None, envvar="NETPULSE_DEVICE_SECRET", help="Enable password, if the device needs one."
+    ),
     driver: str = typer.Option("netmiko"),
     enable: bool = typer.Option(False, help="Enter enable mode first."),
     url: str = typer.Option("http://127.0.0.1:9000", envvar="NETPULSE_URL"),
     api_key: str = typer.Option(..., envvar="NETPULSE_API_KEY"),
+    api_key_header: str = typer.Option("X-API-KEY", envvar="NETPULSE_API_KEY_NAME"),
     wait: float = typer.Option(60, help="Seconds to wait for the result."),
 ) -> None:
     """Submit a job to a running NetPulse and print its result."""
@@ -191,11 +195,12 @@ def run_job(
             "device_type": device_type,
             "username": username,
             "password": password,
+            "secret": secret,
         },
         "command": command,
         "enable_mode": enable,
     }
-    headers = {"X-API-KEY": api_key}
+    headers = {api_key_header: api_key}
     with httpx.Client(base_url=url, headers=headers, timeout=wait + 10) as client:
         reply = client.post("/device/exec", json=body)
         if reply.status_code >= 400:

@@ -25,6 +25,8 @@ from rich.table import Table
 from netpulse.config import Settings
 
 READY_TIMEOUT = 60.0
+#: A node finishes running jobs for up to 30 s on SIGTERM; give it that and a margin.
+CHILD_STOP_TIMEOUT = 45.0
 
 
 def load_or_create_api_key(data_dir: Path) -> str:
@@ -106,7 +108,7 @@ class Supervisor:
         for _, process in reversed(self.children):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + CHILD_STOP_TIMEOUT
         for _, process in reversed(self.children):
             try:
                 process.wait(timeout=max(deadline - time.monotonic(), 0.1))
@@ -181,6 +183,7 @@ class Supervisor:
     def _announce(
         self, console: Console, url: str, api_key: str, redis_url: str, devices: list[Any]
     ) -> None:
+        header = self.settings.server.api_key_header
         console.print(f"[bold green]NetPulse is up[/bold green] at {url}  (Redis: {redis_url})")
         console.print(f"API key: {api_key}")
         if devices:
@@ -198,14 +201,14 @@ class Supervisor:
         )
         console.print("Try:", style="bold")
         console.print(
-            f"curl -s -X POST {url}/device/exec -H 'X-API-KEY: {api_key}' "
+            f"curl -s -X POST {url}/device/exec -H '{header}: {api_key}' "
             f"-H 'Content-Type: application/json' -d '{body}'",
             markup=False,
             highlight=False,
             soft_wrap=True,
         )
         console.print(
-            f"curl -s '{url}/jobs/<id>?wait=30' -H 'X-API-KEY: {api_key}'",
+            f"curl -s '{url}/jobs/<id>?wait=30' -H '{header}: {api_key}'",
             markup=False,
             highlight=False,
             soft_wrap=True,

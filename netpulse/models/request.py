@@ -65,12 +65,31 @@ class ExecutionRequest(BaseModel):
     _driver = field_validator("driver")(classmethod(lambda cls, v: _check_driver(v)))
 
     @model_validator(mode="after")
+    def _not_yet(self) -> ExecutionRequest:
+        """Refuse what this server does not do yet, rather than ignore it silently."""
+        unsupported = [
+            name
+            for name, given in (
+                ("rendering", self.rendering is not None),
+                ("parsing", self.parsing is not None),
+                ("file_transfer", self.file_transfer is not None),
+                ("detach", self.detach),
+                ("dry_run", self.dry_run),
+                ("credential", self.credential is not None),
+            )
+            if given
+        ]
+        if unsupported:
+            raise ValueError(f"not supported by this server yet: {', '.join(unsupported)}")
+        return self
+
+    @model_validator(mode="after")
     def _one_payload(self) -> ExecutionRequest:
         given = [n for n in ("command", "config") if getattr(self, n) not in (None, "", [])]
         if len(given) == 2:
             raise ValueError("give either command or config, not both")
-        if not given and self.file_transfer is None:
-            raise ValueError("give a command or a config to run (or a file_transfer)")
+        if not given:
+            raise ValueError("give a command or a config to run")
         for name in given:
             value = getattr(self, name)
             if isinstance(value, dict) and self.rendering is None:

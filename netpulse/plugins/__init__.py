@@ -58,6 +58,10 @@ class PluginRegistry(Generic[T]):
                     "%s plugin %s from %s has no %s", self.kind, obj, origin, self.name_attr
                 )
                 return
+            if name in found and found[name] is not obj:
+                log.warning(
+                    "%s plugin %r from %s replaces %s", self.kind, name, origin, found[name]
+                )
             found[name] = obj
 
     @property

@@ -112,7 +112,7 @@ class SessionPool:
         if target is None:
             return False
         log.info("closing the session to %s to stop job %s", target.label, job_id)
-        target.driver.disconnect()
+        target.driver.abort()
         return True
 
     def _discard(self, session: Session, locked: bool = False) -> None:

@@ -13,17 +13,19 @@ from typing import Any, Literal
 
 from netpulse.models.job import DriverExecutionResult, JobError
 
-FinalStatus = Literal["finished", "failed", "stopped"]
+FinalStatus = Literal["finished", "failed", "stopped", "canceled"]
 
 EVENT_TYPES: dict[str, str] = {
     "finished": "job.completed",
     "failed": "job.failed",
     "stopped": "job.stopped",
+    "canceled": "job.canceled",
 }
 RESULT_TYPES: dict[str, str] = {
     "finished": "successful",
     "failed": "failed",
     "stopped": "stopped",
+    "canceled": "stopped",
 }
 
 

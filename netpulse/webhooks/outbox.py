@@ -73,7 +73,7 @@ def record_final_event(
         retval=retval,
         error=error,
         fmt=webhook.format,
-        max_output_bytes=settings.max_body_bytes,
+        max_output_bytes=settings.max_output_bytes,
     )
     now = time.time()
     delivery_id = "dlv_" + uuid.uuid4().hex

@@ -62,9 +62,11 @@ class DeliveryService:
         self.gate = OriginGate(
             cfg.max_in_flight_per_origin, cfg.origin_failure_threshold, cfg.origin_backoff_seconds
         )
-        self.secrets = (
-            [cfg.signing_secret.get_secret_value()] if cfg.signing_secret is not None else []
-        )
+        self.secrets = [
+            s.get_secret_value()
+            for s in ([cfg.signing_secret] if cfg.signing_secret else [])
+            + list(cfg.previous_signing_secrets)
+        ]
         self.http = httpx.AsyncClient(
             limits=httpx.Limits(
                 max_connections=cfg.max_in_flight, max_keepalive_connections=cfg.max_in_flight
@@ -158,15 +160,16 @@ class DeliveryService:
         delivery = store.Delivery.from_hash(await self.redis.hgetall(key))
         self.gate.acquire(origin)
         started = time.monotonic()
+        outcome = AttemptOutcome("retry", reason="delivery interrupted")
         try:
             outcome = await self._run_caller(delivery)
         finally:
             latency = time.monotonic() - started
-        self.gate.release(
-            origin,
-            succeeded=outcome.verdict == "success",
-            counts_as_failure=not outcome.refused,
-        )
+            self.gate.release(
+                origin,
+                succeeded=outcome.verdict == "success",
+                counts_as_failure=not outcome.refused,
+            )
         await self._record(delivery, outcome, latency)
 
     async def _run_caller(self, delivery: store.Delivery) -> AttemptOutcome:
@@ -304,6 +307,8 @@ class DeliveryService:
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the delivery service until ``stop`` is set (or forever)."""
+    # httpx logs every request URL (with its query string) at INFO; the delivery log is ours.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     redis = aioredis.from_url(settings.redis_url)
     try:
         await DeliveryService(redis, settings).run(stop or asyncio.Event())

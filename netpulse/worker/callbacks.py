@@ -87,6 +87,14 @@ def on_job_stopped(job: Job, connection: Redis, *args: Any, **kwargs: Any) -> No
     _hand_over(job, connection, "stopped", None, error)
 
 
+def record_canceled(job: Job, connection: Redis) -> None:
+    """The job was cancelled before it ran (no RQ callback runs): record ``job.canceled``."""
+    error = _save_error(
+        job, JobError(type="canceled", message="the job was canceled before it ran")
+    )
+    _hand_over(job, connection, "canceled", None, error)
+
+
 def record_killed(job: Job, connection: Redis, ret_val: int | None) -> None:
     """The OS killed the work-horse (no RQ callback runs): record ``job.failed``."""
     detail = ""

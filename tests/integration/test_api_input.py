@@ -117,3 +117,41 @@ def test_bulk_queues_good_devices_and_lists_bad_ones(api: httpx.Client, redis: R
     assert any("device_type" in f["reason"] for f in data["failed"])
     job_id = data["succeeded"][0]["id"]
     api.delete(f"/jobs/{job_id}")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"rendering": {"name": "jinja2"}},
+        {"parsing": {"name": "textfsm"}},
+        {"detach": True},
+        {"dry_run": True},
+        {"file_transfer": {"operation": "upload"}},
+    ],
+)
+def test_features_not_built_yet_are_refused_not_ignored(
+    api: httpx.Client, redis: Redis, extra: dict
+) -> None:
+    before = queued(redis)
+    reply = api.post("/device/exec", json={**GOOD, **extra})
+    assert reply.status_code == 422
+    assert "not supported by this server yet" in reply.text
+    assert next(iter(extra)) in reply.text
+    assert queued(redis) == before
+
+
+def test_user_headers_do_not_duplicate_ours() -> None:
+    from netpulse.models.webhook import WebhookConfig
+    from netpulse.plugins.webhooks.base import DeliveryContext
+    from netpulse.plugins.webhooks.basic.caller import BasicWebHookCaller
+    from netpulse.webhooks.ssrf import DestinationPolicy
+
+    webhook = WebhookConfig(
+        url="http://127.0.0.1/x",
+        headers={"user-agent": "mine", "Webhook-Id": "forged", "content-type": "text/plain"},
+    )
+    context = DeliveryContext("msg_1", 1, b"{}", ["whsec_" + "A" * 32], DestinationPolicy(), "UA/1")
+    headers = BasicWebHookCaller(webhook).headers(context)
+    assert headers.get_list("user-agent") == ["UA/1"]
+    assert headers.get_list("webhook-id") == ["msg_1"]
+    assert headers.get_list("content-type") == ["text/plain"]

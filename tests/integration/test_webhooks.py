@@ -400,3 +400,24 @@ def test_bulk_sends_one_event_per_device(system: httpx.Client, sshd: Any, receiv
     assert {r.json()["id"] for r in got} == {j["id"] for j in jobs}
     outputs = sorted(r.json()["result"]["retval"][0]["stdout"].strip() for r in got)
     assert outputs == ["bulk", "second"]
+
+
+def test_cancelled_queued_job_gets_a_canceled_event(
+    system: httpx.Client, sshd: Any, receiver: Receiver
+) -> None:
+    # The device's one pinned slot is busy, so the next job waits behind it.
+    blocker = submit(
+        system,
+        paramiko_job(sshd, "sleep 3", {"url": receiver.url("/other")}, queue_strategy="pinned"),
+    )
+    waiting = submit(
+        system, paramiko_job(sshd, "echo no", {"url": receiver.url()}, queue_strategy="pinned")
+    )
+    listed = system.get("/jobs", params={"status": "queued"}).json()
+    assert waiting["id"] in {j["id"] for j in listed}
+    assert system.delete(f"/jobs/{waiting['id']}").status_code == 200
+    [got] = receiver.wait_for("/hook")
+    payload = got.json()
+    assert payload["event_type"] == "job.canceled" and payload["status"] == "canceled"
+    assert payload["result"]["error"]["type"] == "canceled"
+    wait_job(system, blocker["id"])

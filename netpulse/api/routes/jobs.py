@@ -13,12 +13,14 @@ from rq import Queue
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation
 from rq.job import Job, JobStatus
+from rq.rate_limit import RateLimitRegistry
 
 from netpulse.api.deps import get_redis
 from netpulse.dispatch.views import FINAL_STATUSES, fetch_job, to_response
 from netpulse.keys import JOB_DONE_CHANNEL
 from netpulse.models.job import JobInResponse
 from netpulse.webhooks import deliveries
+from netpulse.worker.callbacks import record_canceled
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -86,6 +88,14 @@ def _job_ids(conn: Redis, queue_name: str, wanted: str | None) -> list[str]:
     return ids
 
 
+def _waiting_ids(conn: Redis) -> list[str]:
+    """Jobs held back by a per-device limit (RQ's rate-limited jobs): queued, to clients."""
+    ids: list[str] = []
+    for registry in RateLimitRegistry.all(conn):
+        ids.extend(registry.get_rate_limited_job_ids())
+    return ids
+
+
 def find_jobs(
     conn: Redis,
     status_filter: str | None,
@@ -94,15 +104,22 @@ def find_jobs(
     limit: int,
 ) -> list[Job]:
     found: list[Job] = []
+    waiting = _waiting_ids(conn) if status_filter in (None, JobStatus.QUEUED.value) else []
     for name in _queue_names(conn, queue):
         ids = list(dict.fromkeys(_job_ids(conn, name, status_filter)))
+        ids += [i for i in waiting if i not in ids]
         for start in range(0, len(ids), FETCH_CHUNK):
             for job in Job.fetch_many(ids[start : start + FETCH_CHUNK], connection=conn):
                 if job is None:
                     continue
                 if host and job.meta.get("host") != host:
                     continue
-                if status_filter and job.get_status(refresh=False) != status_filter:
+                if job.origin != name:
+                    continue
+                state = job.get_status(refresh=False)
+                if state == JobStatus.RATE_LIMITED:
+                    state = JobStatus.QUEUED
+                if status_filter and state != status_filter:
                     continue
                 found.append(job)
                 if len(found) >= limit:
@@ -133,7 +150,8 @@ def cancel(conn: Redis, job: Job) -> None:
     state = job.get_status(refresh=True)
     if state in FINAL_STATUSES:
         raise HTTPException(
-            status.HTTP_409_CONFLICT, f"job {job.id} already ended ({state}); nothing to cancel"
+            status.HTTP_409_CONFLICT,
+            f"job {job.id} already ended ({getattr(state, 'value', state)}); nothing to cancel",
         )
     if state == JobStatus.STARTED:
         try:
@@ -141,7 +159,13 @@ def cancel(conn: Redis, job: Job) -> None:
         except InvalidJobOperation as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
         return
+    _cancel_waiting(conn, job)
+
+
+def _cancel_waiting(conn: Redis, job: Job) -> None:
+    """Cancel a job that has not started; it still gets its one final webhook event."""
     job.cancel()
+    record_canceled(job, conn)
     conn.publish(JOB_DONE_CHANNEL, job.id)
 
 
@@ -160,8 +184,7 @@ def delete_jobs(
     """Cancel every queued job (optionally of one queue or device host)."""
     cancelled = []
     for job in find_jobs(conn, JobStatus.QUEUED.value, queue, host, limit=100000):
-        job.cancel()
-        conn.publish(JOB_DONE_CHANNEL, job.id)
+        _cancel_waiting(conn, job)
         cancelled.append(job.id)
     return cancelled
 

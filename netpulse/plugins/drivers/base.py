@@ -73,6 +73,14 @@ class BaseDriver(ABC):
         """Push config lines. Drivers without a config mode treat them as commands."""
         return self.send(lines, req)
 
+    def abort(self) -> None:
+        """Break the session from another thread, so a blocked call returns (stop requests).
+
+        Unlike :meth:`disconnect` it must not wait for the device or for locks the running
+        call holds.
+        """
+        self.disconnect()
+
     def is_alive(self) -> bool:
         """Whether the open session still answers (checked before a warm session is reused)."""
         return False

@@ -19,6 +19,7 @@ from netmiko.exceptions import (
     NetmikoTimeoutException,
     ReadTimeout,
 )
+from paramiko.ssh_exception import NoValidConnectionsError
 
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
@@ -76,6 +77,12 @@ class NetmikoDriver(BaseDriver):
                 f"{_first_line(exc)}"
             ) from None
         except NetmikoTimeoutException as exc:
+            # netmiko reports a refused TCP connection as a timeout; say which it was.
+            cause = exc.__context__
+            if isinstance(cause, (ConnectionRefusedError, NoValidConnectionsError)):
+                raise DeviceConnectionError(
+                    f"{self.target} refused the TCP connection (nothing listens there?)"
+                ) from None
             raise DeviceTimeoutError(
                 f"{self.target} could not be reached: {_first_line(exc)}"
             ) from None
@@ -175,6 +182,12 @@ class NetmikoDriver(BaseDriver):
     def _transport(self) -> Any:
         channel = getattr(getattr(self, "conn", None), "remote_conn", None)
         return getattr(channel, "transport", None)
+
+    def abort(self) -> None:
+        """Close the SSH transport under netmiko (its own disconnect waits for the channel)."""
+        transport = self._transport()
+        if transport is not None:
+            transport.close()
 
     def is_alive(self) -> bool:
         """Checked on the SSH transport: netmiko's own check writes into the CLI channel."""

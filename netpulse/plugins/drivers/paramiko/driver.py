@@ -106,6 +106,12 @@ class ParamikoDriver(BaseDriver):
             results.append(self.result(command, started, out, err, status))
         return results
 
+    def abort(self) -> None:
+        client = getattr(self, "client", None)
+        transport = client.get_transport() if client is not None else None
+        if transport is not None:
+            transport.close()
+
     def is_alive(self) -> bool:
         client = getattr(self, "client", None)
         transport = client.get_transport() if client is not None else None

@@ -23,14 +23,17 @@ RESPONSE_EXCERPT_BYTES = 4096
 class BasicWebHookCaller(BaseWebHookCaller):
     webhook_name = "basic"
 
-    def headers(self, context: DeliveryContext) -> dict[str, str]:
-        """User headers first, then ours (signature headers cannot be overridden)."""
-        headers = dict(self.webhook.headers or {})
-        headers.setdefault("Content-Type", "application/json")
+    def headers(self, context: DeliveryContext) -> httpx.Headers:
+        """User headers first, then ours: the signature headers and User-Agent cannot be
+        overridden (names compare case-insensitively, so none is sent twice)."""
+        headers = httpx.Headers(self.webhook.headers or {})
+        if "content-type" not in headers:
+            headers["Content-Type"] = "application/json"
         headers["User-Agent"] = context.user_agent
-        headers.update(
-            signing.build_headers(context.webhook_id, context.body, context.signing_secrets)
-        )
+        for name, value in signing.build_headers(
+            context.webhook_id, context.body, context.signing_secrets
+        ).items():
+            headers[name] = value
         return headers
 
     async def acall(self, req: Any, job: Any, result: Any, **kwargs: Any) -> AttemptOutcome:
@@ -46,7 +49,8 @@ class BasicWebHookCaller(BaseWebHookCaller):
             return AttemptOutcome("retry", reason=str(exc))
         ip = addresses[0]
         url, host_header, extensions = ssrf.pinned_request_args(self.webhook.url, ip)
-        headers = {**self.headers(context), **host_header}
+        headers = self.headers(context)
+        headers.update(host_header)
         auth = None
         if self.webhook.auth is not None:
             user, password = self.webhook.auth
