@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 from redis import asyncio as aioredis
+from redis.exceptions import RedisError
 
 from netpulse import __version__
 from netpulse.config import Settings
@@ -60,7 +61,10 @@ class DeliveryService:
             allow=cfg.allow_cidrs, deny=cfg.deny_cidrs, deny_private=cfg.deny_private
         )
         self.gate = OriginGate(
-            cfg.max_in_flight_per_origin, cfg.origin_failure_threshold, cfg.origin_backoff_seconds
+            cfg.max_in_flight_per_origin,
+            cfg.origin_failure_threshold,
+            cfg.origin_backoff_seconds,
+            max_tasks=max(cfg.max_in_flight // 2, 1),
         )
         self.secrets = [
             s.get_secret_value()
@@ -85,10 +89,15 @@ class DeliveryService:
         log.info("webhook delivery service started (%s)", USER_AGENT)
         try:
             while not stop.is_set():
-                claimed = await self._claim_and_start()
-                if claimed == 0:
-                    await self._sleep_until_due(stop)
-                self._prune_if_due()
+                try:
+                    claimed = await self._claim_and_start()
+                    if claimed == 0:
+                        await self._sleep_until_due(stop)
+                    self._prune_if_due()
+                except RedisError:
+                    # Redis restarting or unreachable: nothing is lost (deliveries live there).
+                    log.exception("Redis error in the delivery loop; retrying in 1 s")
+                    await asyncio.sleep(1)
         finally:
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=10)
@@ -148,28 +157,31 @@ class DeliveryService:
 
     async def _attempt(self, delivery_id: str) -> None:
         key = store.delivery_key(delivery_id)
-        url, state = await self.redis.hmget(key, ["url", "state"])
-        if url is None or state != store.PENDING.encode():
+        raw = await self.redis.hgetall(key)
+        if not raw or raw.get(b"state") != store.PENDING.encode():
             await self.redis.zrem(store.DUE, delivery_id)
             return
-        origin = origin_of(url.decode())
+        delivery = store.Delivery.from_hash(raw)
+        origin = origin_of(delivery.url)
         wait = self.gate.deferral(origin)
         if wait is not None:
             await self.redis.zadd(store.DUE, {delivery_id: time.time() + wait})
             return
-        delivery = store.Delivery.from_hash(await self.redis.hgetall(key))
-        self.gate.acquire(origin)
-        started = time.monotonic()
-        outcome = AttemptOutcome("retry", reason="delivery interrupted")
-        try:
-            outcome = await self._run_caller(delivery)
-        finally:
-            latency = time.monotonic() - started
-            self.gate.release(
-                origin,
-                succeeded=outcome.verdict == "success",
-                counts_as_failure=not outcome.refused,
-            )
+        async with self.gate.slot(origin):
+            # Waiting for the slot may have taken a while: renew the lease before the attempt.
+            lease_end = time.time() + self.settings.webhooks.lease_seconds
+            await self.redis.zadd(store.DUE, {delivery_id: lease_end}, xx=True)
+            started = time.monotonic()
+            outcome = AttemptOutcome("retry", reason="delivery interrupted")
+            try:
+                outcome = await self._run_caller(delivery)
+            finally:
+                latency = time.monotonic() - started
+                self.gate.record(
+                    origin,
+                    succeeded=outcome.verdict == "success",
+                    counts_as_failure=not outcome.refused,
+                )
         await self._record(delivery, outcome, latency)
 
     async def _run_caller(self, delivery: store.Delivery) -> AttemptOutcome:
@@ -309,7 +321,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run the delivery service until ``stop`` is set (or forever)."""
     # httpx logs every request URL (with its query string) at INFO; the delivery log is ours.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    redis = aioredis.from_url(settings.redis_url)
+    # Every delivery in flight may hold a connection: size the pool for that and make a busy
+    # pool wait instead of raising.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.webhooks.max_in_flight + 8, timeout=None
+    )
+    redis = aioredis.Redis(connection_pool=pool)
     try:
         await DeliveryService(redis, settings).run(stop or asyncio.Event())
     finally:

@@ -12,12 +12,17 @@ from netpulse.worker.rq_worker import NetPulseWorker
 
 
 def preload() -> None:
-    """Import the driver libraries once, so every forked work-horse starts warm."""
+    """Import what every job needs once, so each forked work-horse starts warm: the driver
+    libraries, the callbacks (outbox, events) and the settings."""
+    import netpulse.worker.callbacks
+    import netpulse.worker.task  # noqa: F401
+    from netpulse.config import get_settings
     from netpulse.plugins.drivers import registry
     from netpulse.plugins.webhooks import registry as webhook_registry
 
     registry.names()
     webhook_registry.names()
+    get_settings()
 
 
 def run_pool(settings: Settings, size: int | None = None, burst: bool = False) -> None:
