@@ -146,6 +146,18 @@ class WebhookSettings(BaseModel):
         return value
 
 
+class TemplateSettings(BaseModel):
+    """Where templates may come from (inline text is always allowed)."""
+
+    directory: Path | None = Field(
+        None, description="Templates named `file:<path>` are read from here only."
+    )
+    allow_http: bool = Field(
+        False, description="Fetch `http(s)://` templates (behind the webhook SSRF guard)."
+    )
+    max_bytes: int = Field(1024 * 1024, ge=1024, description="Largest template accepted.")
+
+
 class Settings(BaseSettings):
     """All of NetPulse's configuration."""
 
@@ -161,6 +173,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     node: NodeSettings = Field(default_factory=NodeSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
 
     @classmethod
     def settings_customise_sources(
