@@ -74,7 +74,7 @@ class ExecutionRequest(BaseModel):
                 ("parsing", self.parsing is not None),
                 ("file_transfer", self.file_transfer is not None),
                 ("detach", self.detach),
-                ("dry_run", self.dry_run),
+                ("dry_run (napalm only)", self.dry_run and self.driver != "napalm"),
                 ("credential", self.credential is not None),
             )
             if given

@@ -125,7 +125,7 @@ def test_bulk_queues_good_devices_and_lists_bad_ones(api: httpx.Client, redis: R
         {"rendering": {"name": "jinja2"}},
         {"parsing": {"name": "textfsm"}},
         {"detach": True},
-        {"dry_run": True},
+        {"dry_run": True, "driver": "netmiko"},
         {"file_transfer": {"operation": "upload"}},
     ],
 )
