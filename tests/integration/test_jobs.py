@@ -58,6 +58,7 @@ def test_config_push_on_arista(system: httpx.Client, lab: dict) -> None:
     }
     job = run(system, body)
     assert job["status"] == "finished", job
+    assert [r["command"] for r in job["result"]["retval"]] == body["config"]
     assert all(r["exit_status"] == 0 for r in job["result"]["retval"])
 
 
@@ -201,8 +202,9 @@ def test_config_push_with_save_on_cisco_ios(system: httpx.Client, lab: dict) -> 
     }
     job = run(system, body)
     assert job["status"] == "finished", job
-    push, save = job["result"]["retval"]
-    assert push["exit_status"] == 0 and "description uplink" in push["stdout"]
+    interface, description, save = job["result"]["retval"]
+    assert interface["command"] == "interface GigabitEthernet0/1"
+    assert description["exit_status"] == 0 and "description uplink" in description["stdout"]
     assert save["command"] == "save" and save["exit_status"] == 0
 
 
@@ -211,14 +213,16 @@ def test_rejected_config_line_is_reported(system: httpx.Client, lab: dict) -> No
     body = {
         "driver": "netmiko",
         "connection_args": dev.connection_args(),
-        "config": ["interface GigabitEthernet0/2", "bogus setting 1"],
+        "config": ["interface GigabitEthernet0/2", "bogus setting 1", "description after"],
         "enable_mode": True,
         "save": True,
     }
     job = run(system, body)
     assert job["status"] == "finished"
-    [push] = job["result"]["retval"]  # nothing is saved after a rejected line
-    assert push["exit_status"] != 0 and "Invalid input" in push["stderr"]
+    accepted, rejected, skipped = job["result"]["retval"]  # and no save after a rejected line
+    assert accepted["exit_status"] == 0
+    assert rejected["exit_status"] == 1 and "Invalid input" in rejected["stderr"]
+    assert skipped["exit_status"] == -1 and "not run" in skipped["stderr"]
 
 
 def test_device_test_reports_prompt_or_reason(system: httpx.Client, lab: dict, sshd: Any) -> None:
@@ -247,3 +251,17 @@ def test_device_test_reports_prompt_or_reason(system: httpx.Client, lab: dict, s
     bad = system.post("/device/test", json={"driver": "netmiko", "connection_args": args}).json()
     assert bad["success"] is False and bad["error"]["type"] == "authentication"
     assert "wrong" not in bad["error"]["message"]
+
+
+def test_junos_config_is_committed(system: httpx.Client, lab: dict) -> None:
+    dev = device(lab, "juniper_junos")
+    body = {
+        "driver": "netmiko",
+        "connection_args": dev.connection_args(),
+        "config": ["set system host-name lab-junos"],
+    }
+    job = run(system, body)
+    assert job["status"] == "finished", job
+    line, commit = job["result"]["retval"]
+    assert line["exit_status"] == 0
+    assert commit["command"] == "commit" and commit["exit_status"] == 0

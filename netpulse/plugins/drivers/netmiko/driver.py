@@ -14,7 +14,6 @@ from typing import Any
 
 from netmiko import ConnectHandler
 from netmiko.exceptions import (
-    ConfigInvalidException,
     NetmikoAuthenticationException,
     NetmikoTimeoutException,
     ReadTimeout,
@@ -141,43 +140,74 @@ class NetmikoDriver(BaseDriver):
         return results
 
     def send_config(self, lines: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
+        """Push config one line at a time, with one result per line.
+
+        The first line the device rejects stops the push: the lines after it are reported
+        as not run (``exit_status`` -1). Only when every line was accepted does the push
+        commit (platforms with a commit model, e.g. Junos, IOS XR) and then save (``save``).
+        """
         self._enter_enable(req)
         options = _accepted_kwargs(self.conn.send_config_set, req.driver_args)
-        options.setdefault("error_pattern", ERROR_MARKERS.pattern)
-        started = time.monotonic()
-        command = "\n".join(lines)
+        for fixed in ("enter_config_mode", "exit_config_mode", "error_pattern"):
+            options.pop(fixed, None)
+        results: list[DriverExecutionResult] = []
         try:
-            output = self.conn.send_config_set(lines, **options)
-        except ConfigInvalidException as exc:
-            message = str(exc)
-            return [
-                self.result(
-                    command,
-                    started,
-                    stdout=message,
-                    stderr=message,  # names the rejected line and the device's error
-                    exit_status=1,
+            self.conn.config_mode()
+            for index, line in enumerate(lines):
+                started = time.monotonic()
+                output = self.conn.send_config_set(
+                    [line], enter_config_mode=False, exit_config_mode=False, **options
                 )
-            ]
-        except ReadTimeout as exc:
-            raise DeviceTimeoutError(f"{self.target}: config push timed out: {exc}") from None
-        results = [self.result(command, started, stdout=output)]
-        if req.save:
-            save_started = time.monotonic()
-            try:
-                saved = self.conn.save_config()
-            except NotImplementedError:
+                error = find_device_error(output)
                 results.append(
                     self.result(
-                        "save",
-                        save_started,
-                        stderr=f"{self.args.device_type} has no save command in netmiko",
-                        exit_status=1,
+                        line,
+                        started,
+                        stdout=output,
+                        stderr=error or "",
+                        exit_status=1 if error else 0,
                     )
                 )
+                if error:
+                    results += [
+                        self.result(
+                            rest,
+                            time.monotonic(),
+                            exit_status=-1,
+                            stderr=f"not run: line {index + 1} was rejected",
+                        )
+                        for rest in lines[index + 1 :]
+                    ]
+                    break
             else:
-                results.append(self.result("save", save_started, stdout=str(saved)))
+                if _has_commit(self.conn):
+                    started = time.monotonic()
+                    results.append(self.result("commit", started, stdout=self.conn.commit()))
+        except ReadTimeout as exc:
+            raise DeviceTimeoutError(f"{self.target}: config push timed out: {exc}") from None
+        except OSError as exc:
+            raise DeviceConnectionError(
+                f"{self.target}: session lost during the config push: {exc}"
+            ) from None
+        finally:
+            if getattr(self, "conn", None) is not None and self.is_alive():
+                self.conn.exit_config_mode()
+        if req.save and all(r.exit_status == 0 for r in results):
+            results.append(self._save())
         return results
+
+    def _save(self) -> DriverExecutionResult:
+        started = time.monotonic()
+        try:
+            saved = self.conn.save_config()
+        except NotImplementedError:
+            return self.result(
+                "save",
+                started,
+                stderr=f"{self.args.device_type} has no save command in netmiko",
+                exit_status=1,
+            )
+        return self.result("save", started, stdout=str(saved))
 
     def _transport(self) -> Any:
         channel = getattr(getattr(self, "conn", None), "remote_conn", None)
@@ -207,6 +237,13 @@ class NetmikoDriver(BaseDriver):
             "prompt": self.conn.find_prompt(),
             "device_type": self.args.device_type,
         }
+
+
+def _has_commit(conn: Any) -> bool:
+    """Whether the platform keeps a candidate config that must be committed."""
+    from netmiko.base_connection import BaseConnection
+
+    return type(conn).commit is not BaseConnection.commit
 
 
 def _first_line(exc: BaseException) -> str:
