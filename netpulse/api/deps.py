@@ -12,5 +12,10 @@ def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
+def base_url(request: Request) -> str:
+    """This server's URL as the client reached it (for absolute links in replies)."""
+    return str(request.base_url).rstrip("/")
+
+
 def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings

@@ -40,7 +40,13 @@ class NoCapacity(RuntimeError):
 
 def check_driver_requirements(req: ExecutionRequest) -> None:
     """Driver-specific checks (e.g. netmiko needs a device_type) before anything is queued."""
-    validate = getattr(drivers.get(req.driver), "validate_request", None)
+    driver = drivers.get(req.driver)
+    if req.file_transfer is not None and not driver.supports_file_transfer:
+        able = [n for n in drivers.names() if drivers.get(n).supports_file_transfer]
+        raise SubmissionError(
+            f"the {req.driver} driver cannot transfer files; use one of: {', '.join(able)}"
+        )
+    validate = getattr(driver, "validate_request", None)
     if validate is not None:
         try:
             validate(req)

@@ -32,11 +32,17 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 6)
 
 
-def job_result(job: Job, status: str) -> JobResult | None:
-    """The `result` object for a job in a final state (None while it is not final)."""
+def job_result(job: Job, status: str, base_url: str = "") -> JobResult | None:
+    """The `result` object for a job in a final state (None while it is not final).
+
+    ``base_url`` makes download links absolute, as clients fetch them as given.
+    """
     if status == JobStatus.FINISHED:
         retval = job.return_value()
         items = [DriverExecutionResult.model_validate(r) for r in retval or []]
+        for item in items:
+            if item.download_url and item.download_url.startswith("/"):
+                item.download_url = base_url + item.download_url
         return JobResult(type=ResultType.SUCCESSFUL, retval=items)
     if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
         error = job.meta.get("error")
@@ -52,7 +58,7 @@ def job_result(job: Job, status: str) -> JobResult | None:
     return None
 
 
-def to_response(job: Job) -> JobInResponse:
+def to_response(job: Job, base_url: str = "") -> JobInResponse:
     status = job.get_status(refresh=False) or JobStatus.QUEUED
     status = status.value if hasattr(status, "value") else str(status)
     if status == "rate_limited":  # waiting for its device's earlier jobs: queued, to clients
@@ -67,7 +73,7 @@ def to_response(job: Job) -> JobInResponse:
         ended_at=job.ended_at,
         queue=job.origin,
         worker=job.worker_name,
-        result=job_result(job, status),
+        result=job_result(job, status, base_url),
         task_id=meta.get("task_id"),
         device_name=meta.get("device_name"),
         command=meta.get("command"),

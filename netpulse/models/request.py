@@ -11,6 +11,16 @@ from netpulse.models.webhook import WebhookConfig
 Payload = str | list[str] | dict[str, Any]
 
 
+class FileTransfer(BaseModel):
+    """Copy a file to (``upload``) or from (``download``) the device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: Literal["upload", "download"]
+    remote_path: str = Field(..., min_length=1, max_length=4096)
+    verify: bool = Field(True, description="Compare SHA-256 checksums after the copy.")
+
+
 class ConnectionArgs(BaseModel):
     """How to reach a device. Extra fields go to the driver unchanged."""
 
@@ -45,7 +55,10 @@ class ExecutionRequest(BaseModel):
     connection_args: ConnectionArgs
     command: Payload | None = None
     config: Payload | None = None
-    file_transfer: dict[str, Any] | None = None
+    file_transfer: FileTransfer | None = None
+    staged_file_id: str | None = Field(
+        None, description="An uploaded file (multipart `file`) the upload sends."
+    )
     driver_args: dict[str, Any] = Field(default_factory=dict)
     enable_mode: bool = False
     save: bool = False
@@ -72,7 +85,6 @@ class ExecutionRequest(BaseModel):
             for name, given in (
                 ("rendering", self.rendering is not None),
                 ("parsing", self.parsing is not None),
-                ("file_transfer", self.file_transfer is not None),
                 ("detach", self.detach),
                 ("dry_run (napalm only)", self.dry_run and self.driver != "napalm"),
                 ("credential", self.credential is not None),
@@ -88,8 +100,16 @@ class ExecutionRequest(BaseModel):
         given = [n for n in ("command", "config") if getattr(self, n) not in (None, "", [])]
         if len(given) == 2:
             raise ValueError("give either command or config, not both")
+        if self.file_transfer is not None:
+            if given:
+                raise ValueError("give a file_transfer or a command/config, not both")
+            if self.file_transfer.operation == "upload" and not self.staged_file_id:
+                raise ValueError(
+                    "an upload needs the file: send the request as multipart with a `file` part"
+                )
+            return self
         if not given:
-            raise ValueError("give a command or a config to run")
+            raise ValueError("give a command, a config or a file_transfer")
         for name in given:
             value = getattr(self, name)
             if isinstance(value, dict) and self.rendering is None:
@@ -98,6 +118,8 @@ class ExecutionRequest(BaseModel):
 
     def lines(self) -> list[str]:
         """The command or config lines as a list (a string is split on newlines)."""
+        if self.file_transfer is not None:
+            return [f"{self.file_transfer.operation} {self.file_transfer.remote_path}"]
         value = self.command if self.command not in (None, "", []) else self.config
         if value is None:
             return []

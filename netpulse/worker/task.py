@@ -13,8 +13,11 @@ from typing import Any
 
 from rq import get_current_job
 
+from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.drivers import registry as drivers
+from netpulse.plugins.drivers.base import BaseDriver, DriverError
+from netpulse.storage import files
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +35,44 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
     if pool is not None:
         job = get_current_job()
         with pool.lease(req, job.id if job else None) as driver:
-            results = driver.execute(req)
-        return [r.model_dump() for r in results]
+            return _run(driver, req)
     driver = drivers.get(req.driver)(req.connection_args, req.driver_args)
     driver.connect()
     try:
-        results = driver.execute(req)
+        return _run(driver, req)
     finally:
         driver.disconnect()
-    return [r.model_dump() for r in results]
+
+
+class StagedFileMissing(DriverError):
+    error_type = "file_missing"
+
+
+def _run(driver: BaseDriver, req: ExecutionRequest) -> list[dict[str, Any]]:
+    if req.file_transfer is None:
+        return [r.model_dump() for r in driver.execute(req)]
+    return [_transfer(driver, req).model_dump()]
+
+
+def _transfer(driver: BaseDriver, req: ExecutionRequest) -> DriverExecutionResult:
+    """Move a staged upload to the device, or stage a download for the client."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("file transfers run as RQ jobs (they stage files in Redis)")
+    spec = req.file_transfer
+    assert spec is not None
+    data = None
+    if spec.operation == "upload":
+        found = files.read(job.connection, req.staged_file_id or "")
+        if found is None:
+            raise StagedFileMissing(
+                f"the uploaded file {req.staged_file_id} expired before the job ran"
+            )
+        data = found[1]
+    result, downloaded = driver.transfer(req, data)
+    if downloaded is not None:
+        keep = max(job.result_ttl or 0, 300)
+        staged = files.stage(job.connection, downloaded, name=spec.remote_path, ttl=keep)
+        result.download_url = staged.download_url
+        result.metadata["file_id"] = staged.id
+    return result

@@ -27,7 +27,7 @@ BAD_BODIES = [
     ("unknown driver", {**GOOD, "driver": "telnetlib"}, "valid: netmiko, paramiko"),
     ("missing host", {**GOOD, "connection_args": {"device_type": "cisco_ios"}}, "host"),
     ("both command and config", {**GOOD, "config": ["x"]}, "not both"),
-    ("neither command nor config", without("command"), "give a command or a config"),
+    ("neither command nor config", without("command"), "give a command, a config"),
     ("ttl too large", {**GOOD, "ttl": 100000}, "ttl"),
     ("ttl zero", {**GOOD, "ttl": 0}, "ttl"),
     ("wrong type", {**GOOD, "enable_mode": "sometimes"}, "enable_mode"),
@@ -126,7 +126,6 @@ def test_bulk_queues_good_devices_and_lists_bad_ones(api: httpx.Client, redis: R
         {"parsing": {"name": "textfsm"}},
         {"detach": True},
         {"dry_run": True, "driver": "netmiko"},
-        {"file_transfer": {"operation": "upload"}},
     ],
 )
 def test_features_not_built_yet_are_refused_not_ignored(

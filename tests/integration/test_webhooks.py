@@ -321,8 +321,11 @@ def _horse_pid(redis: Redis, job_id: str) -> int | None:
     for worker in Worker.all(connection=redis):
         if worker.get_current_job_id() == job_id and worker.pid:
             children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
-            if children:
-                return int(children[0])
+            # The work-horse leads its own process group (RQ calls setpgrp in it); other
+            # children (RQ's scheduler) do not.
+            horses = [int(c) for c in children if os.getpgid(int(c)) == int(c)]
+            if horses:
+                return horses[0]
     return None
 
 

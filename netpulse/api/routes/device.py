@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from redis import Redis
+from starlette.datastructures import UploadFile
 
 from netpulse.api.deps import get_app_settings, get_redis
 from netpulse.config import Settings
@@ -20,20 +21,18 @@ from netpulse.models.job import BulkFailure, BulkResponse, JobInResponse
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, TestRequest
 from netpulse.plugins.drivers import registry as drivers
 from netpulse.plugins.drivers.base import DriverError
+from netpulse.storage import files
 
 router = APIRouter(prefix="/device", tags=["device"])
 
 
-async def _read_body(request: Request) -> Any:
-    """JSON body, or multipart with the JSON in the `request` field (as the client sends)."""
+async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
+    """JSON body, or multipart with the JSON in the `request` field and an optional `file`
+    (as the client sends an upload); the file is staged and named by `staged_file_id`."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
-        if form.get("file") is not None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                "file upload (file_transfer) is not supported by this server yet",
-            )
+        upload = form.get("file")
         raw = form.get("request")
         if not isinstance(raw, str):
             raise HTTPException(
@@ -43,11 +42,26 @@ async def _read_body(request: Request) -> Any:
     else:
         raw = await request.body()
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"the request body is not valid JSON: {exc}"
         ) from None
+    if content_type.startswith("multipart/form-data") and isinstance(upload, UploadFile):
+        if not isinstance(body, dict):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the job must be an object")
+        data = await upload.read()
+        keep = int(body.get("ttl") or settings.job.ttl) + int(
+            body.get("execution_timeout") or settings.job.execution_timeout
+        )
+        try:
+            staged = await run_in_threadpool(
+                files.stage, conn, data, upload.filename or "upload", keep + 60
+            )
+        except files.FileTooLarge as exc:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
+        body["staged_file_id"] = staged.id
+    return body
 
 
 def _submission_error(exc: submit.SubmissionError | submit.NoCapacity) -> HTTPException:
@@ -75,7 +89,7 @@ async def execute(
     settings: Settings = Depends(get_app_settings),
 ) -> JobInResponse:
     """Queue one job on one device."""
-    req = ExecutionRequest.model_validate(await _read_body(request))
+    req = ExecutionRequest.model_validate(await _read_body(request, conn, settings))
     try:
         job = await run_in_threadpool(submit.enqueue, req, conn, settings)
     except (submit.SubmissionError, submit.NoCapacity) as exc:

@@ -15,7 +15,7 @@ from rq.exceptions import InvalidJobOperation
 from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimitRegistry
 
-from netpulse.api.deps import get_redis
+from netpulse.api.deps import base_url, get_redis
 from netpulse.dispatch.views import FINAL_STATUSES, fetch_job, to_response
 from netpulse.keys import JOB_DONE_CHANNEL
 from netpulse.models.job import JobInResponse
@@ -56,7 +56,7 @@ async def get_job(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(future), timeout=wait)
             job = await run_in_threadpool(_load, conn, job_id)
-        return await run_in_threadpool(to_response, job)
+        return await run_in_threadpool(to_response, job, base_url(request))
     finally:
         if future is not None:
             waiter.forget(job_id, future)
@@ -135,6 +135,7 @@ def list_jobs(
     host: str | None = None,
     limit: int = Query(100, ge=1, le=10000),
     conn: Redis = Depends(get_redis),
+    request: Request = None,  # type: ignore[assignment]
 ) -> list[JobInResponse]:
     """Jobs, newest registries first, filtered by status, queue and device host."""
     if status_filter is not None and status_filter not in STATUS_VALUES:
@@ -142,7 +143,8 @@ def list_jobs(
             status.HTTP_400_BAD_REQUEST,
             f"unknown status {status_filter!r}; valid: {', '.join(STATUS_VALUES)}",
         )
-    return [to_response(j) for j in find_jobs(conn, status_filter, queue, host, limit)]
+    jobs = find_jobs(conn, status_filter, queue, host, limit)
+    return [to_response(j, base_url(request)) for j in jobs]
 
 
 def cancel(conn: Redis, job: Job) -> None:

@@ -47,6 +47,8 @@ class BaseDriver(ABC):
 
     driver_name: ClassVar[str] = ""
     default_port: ClassVar[int] = 22
+    #: Whether :meth:`transfer` is implemented (checked when a job is submitted).
+    supports_file_transfer: ClassVar[bool] = False
 
     def __init__(self, connection_args: ConnectionArgs, driver_args: dict[str, Any] | None = None):
         self.args = connection_args
@@ -88,6 +90,12 @@ class BaseDriver(ABC):
     def keepalive(self) -> None:
         """Keep an idle session from being closed by the device (called by the pool's probe)."""
         return None
+
+    def transfer(
+        self, req: ExecutionRequest, data: bytes | None
+    ) -> tuple[DriverExecutionResult, bytes | None]:
+        """Copy ``data`` to ``remote_path`` (upload) or return the remote file (download)."""
+        raise DriverError(f"the {self.driver_name} driver cannot transfer files")
 
     def probe(self) -> dict[str, Any]:
         """What `POST /device/test` reports after a successful connect (prompt, version...)."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from netmiko import ConnectHandler
@@ -18,10 +20,13 @@ from netmiko.exceptions import (
     NetmikoTimeoutException,
     ReadTimeout,
 )
+from netmiko.scp_handler import SCPConn
 from paramiko.ssh_exception import NoValidConnectionsError
+from scp import SCPException
 
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
+from netpulse.plugins.drivers import checksums
 from netpulse.plugins.drivers.base import (
     BaseDriver,
     DeviceAuthenticationError,
@@ -55,6 +60,7 @@ def _accepted_kwargs(func: Any, options: dict[str, Any]) -> dict[str, Any]:
 
 class NetmikoDriver(BaseDriver):
     driver_name = "netmiko"
+    supports_file_transfer = True
 
     @classmethod
     def validate_request(cls, req: ExecutionRequest) -> None:
@@ -195,6 +201,55 @@ class NetmikoDriver(BaseDriver):
         if req.save and all(r.exit_status == 0 for r in results):
             results.append(self._save())
         return results
+
+    def transfer(
+        self, req: ExecutionRequest, data: bytes | None
+    ) -> tuple[DriverExecutionResult, bytes | None]:
+        """SCP over the open session; SHA-256 compared where the device has ``sha256sum``."""
+        spec = req.file_transfer
+        assert spec is not None
+        if getattr(self, "conn", None) is None:
+            raise DeviceConnectionError(f"{self.target}: the session is closed")
+        started = time.monotonic()
+        label = f"{spec.operation} {spec.remote_path}"
+        with tempfile.TemporaryDirectory(prefix="netpulse-scp-") as tmp:
+            local = Path(tmp) / "file"
+            try:
+                scp = SCPConn(self.conn)
+                try:
+                    if spec.operation == "upload":
+                        local.write_bytes(data or b"")
+                        scp.scp_put_file(str(local), spec.remote_path)
+                    else:
+                        scp.scp_get_file(spec.remote_path, str(local))
+                finally:
+                    scp.close()
+            except SCPException as exc:  # the device refused: no such file, permission...
+                failed = self.result(
+                    label, started, stderr=f"{spec.remote_path}: {exc}", exit_status=1
+                )
+                return failed, None
+            except (OSError, EOFError) as exc:
+                raise DeviceConnectionError(f"{self.target}: SCP failed: {exc}") from None
+            payload = local.read_bytes()
+        digest = checksums.sha256(payload)
+        metadata: dict[str, Any] = {"size": len(payload), "sha256": digest, "verified": False}
+        if spec.verify and (self.args.device_type or "").startswith("linux"):
+            remote = checksums.parse_sha256(
+                self.conn.send_command(checksums.remote_sha256_command(spec.remote_path))
+            )
+            metadata["verified"] = remote == digest
+            if remote != digest:
+                mismatch = self.result(
+                    label,
+                    started,
+                    exit_status=1,
+                    **metadata,
+                    stderr=f"checksum mismatch: local {digest}, remote {remote}",
+                )
+                return mismatch, None
+        result = self.result(label, started, stdout=f"{len(payload)} bytes", **metadata)
+        return result, (payload if spec.operation == "download" else None)
 
     def _save(self) -> DriverExecutionResult:
         started = time.monotonic()

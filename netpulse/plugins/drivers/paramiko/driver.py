@@ -8,6 +8,7 @@ Connection options (beside host/port/username/password) come from ``connection_a
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ import paramiko
 
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
+from netpulse.plugins.drivers import checksums
 from netpulse.plugins.drivers.base import (
     BaseDriver,
     DeviceAuthenticationError,
@@ -25,6 +27,7 @@ from netpulse.plugins.drivers.base import (
 
 class ParamikoDriver(BaseDriver):
     driver_name = "paramiko"
+    supports_file_transfer = True
 
     @classmethod
     def validate_request(cls, req: ExecutionRequest) -> None:
@@ -105,6 +108,56 @@ class ParamikoDriver(BaseDriver):
                 )
             results.append(self.result(command, started, out, err, status))
         return results
+
+    def transfer(
+        self, req: ExecutionRequest, data: bytes | None
+    ) -> tuple[DriverExecutionResult, bytes | None]:
+        """SFTP upload or download, then compare SHA-256 with the host's ``sha256sum``."""
+        spec = req.file_transfer
+        assert spec is not None
+        started = time.monotonic()
+        label = f"{spec.operation} {spec.remote_path}"
+        if getattr(self, "client", None) is None:
+            raise DeviceConnectionError(f"{self.target}: the session is closed")
+        try:
+            with self.client.open_sftp() as sftp:
+                if spec.operation == "upload":
+                    sftp.putfo(io.BytesIO(data or b""), spec.remote_path, confirm=True)
+                    payload = data or b""
+                else:
+                    buffer = io.BytesIO()
+                    sftp.getfo(spec.remote_path, buffer)
+                    payload = buffer.getvalue()
+        except OSError as exc:  # no such file, permission denied...
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            failed = self.result(
+                label, started, stderr=f"{spec.remote_path}: {reason}", exit_status=1
+            )
+            return failed, None
+        except paramiko.SSHException as exc:
+            raise DeviceConnectionError(f"{self.target}: SFTP failed: {exc}") from None
+        local = checksums.sha256(payload)
+        metadata: dict[str, Any] = {"size": len(payload), "sha256": local, "verified": False}
+        if spec.verify:
+            remote = self._remote_sha256(spec.remote_path)
+            if remote is not None:
+                metadata["verified"] = remote == local
+                if remote != local:
+                    mismatch = self.result(
+                        label,
+                        started,
+                        exit_status=1,
+                        **metadata,
+                        stderr=f"checksum mismatch: local {local}, remote {remote}",
+                    )
+                    return mismatch, None
+        result = self.result(label, started, stdout=f"{len(payload)} bytes", **metadata)
+        return result, (payload if spec.operation == "download" else None)
+
+    def _remote_sha256(self, path: str) -> str | None:
+        _, stdout, _ = self.client.exec_command(checksums.remote_sha256_command(path))
+        output = stdout.read().decode(errors="replace")
+        return checksums.parse_sha256(output) if stdout.channel.recv_exit_status() == 0 else None
 
     def abort(self) -> None:
         client = getattr(self, "client", None)

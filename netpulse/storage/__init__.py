@@ -1,0 +1,1 @@
+"""Files moving between clients and devices, staged in Redis (so any machine can serve them)."""
