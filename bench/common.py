@@ -12,6 +12,7 @@ Only loopback addresses are ever contacted.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import platform
@@ -136,18 +137,28 @@ class Child:
             except subprocess.TimeoutExpired:
                 pass
         # Anything left in its process group (RQ pool children) goes too.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 stream.close()
         self._log.close()
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time a process has used so far (Linux /proc); with ``children``,
+    plus that of its children it has waited for (RQ work-horses, for a worker)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = int(fields[11]) + int(fields[12])
+    if children:
+        used += int(fields[13]) + int(fields[14])
+    return used / ticks
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval=0.05) -> Any:
@@ -250,6 +261,13 @@ class Stack:
 
         assert self.redis is not None
         return len(Worker.all(connection=self.redis))
+
+    def fifo_cpu_seconds(self) -> float:
+        """CPU used so far by the FIFO workers and their finished work-horses."""
+        from rq import Worker
+
+        assert self.redis is not None
+        return sum(cpu_seconds(w.pid, children=True) for w in Worker.all(connection=self.redis))
 
     def start_delivery(self) -> None:
         self.delivery = self._netpulse("webhooks", ["worker", "webhooks"])
@@ -463,7 +481,10 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table (also readable on a terminal)."""
     cells = [[str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
     out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]
     return "\n".join(out)

@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     Fleet,
     Stack,
     log,
@@ -51,6 +51,8 @@ def job_body(dev: dict[str, Any]) -> dict[str, Any]:
         "connection_args": conn_args(dev),
         "command": COMMAND,
         "enable_mode": True,
+        # The FIFO worker pool is what is measured (netmiko's default is now "pinned").
+        "queue_strategy": "fifo",
     }
 
 
@@ -210,7 +212,8 @@ def main() -> None:
         f"{', '.join(f'{s:.2f}' for s in parallel['seq_runs'])} s; parallel runs "
         f"{', '.join(f'{s:.2f}' for s in parallel['par_runs'])} s; per-job duration in the "
         f"parallel runs median {parallel['job_duration_median']:.2f} s, max "
-        f"{parallel['job_duration_max']:.2f} s; max queue time {parallel['queue_time_max']:.2f} s.\n"
+        f"{parallel['job_duration_max']:.2f} s; max queue time "
+        f"{parallel['queue_time_max']:.2f} s.\n"
         f"- Pool size: {args.workers} FIFO workers (one RQ work-horse per job; SSH jobs mostly "
         f"wait on the device, so the pool is sized to the number of devices, not to the "
         f"{__import__('os').cpu_count()} cores).\n"
