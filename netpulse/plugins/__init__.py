@@ -40,7 +40,12 @@ class PluginRegistry(Generic[T]):
         for info in pkgutil.iter_modules(package.__path__):
             if not info.ispkg:
                 continue
-            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            try:
+                module = importlib.import_module(f"{package.__name__}.{info.name}")
+            except ImportError as exc:
+                # A plugin whose library is not installed is unavailable, not fatal.
+                log.warning("%s plugin %r not loaded: %s", self.kind, info.name, exc)
+                continue
             for attr in getattr(module, "__all__", ()):
                 self._add(found, getattr(module, attr, None), module.__name__)
         for ep in entry_points(group=f"netpulse.{self.kind}"):
