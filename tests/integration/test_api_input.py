@@ -24,7 +24,7 @@ def without(key: str) -> dict:
 
 BAD_BODIES = [
     ("missing driver", without("driver"), "driver"),
-    ("unknown driver", {**GOOD, "driver": "telnetlib"}, "valid: netmiko, paramiko"),
+    ("unknown driver", {**GOOD, "driver": "telnetlib"}, "valid: napalm, netmiko, paramiko, pyeapi"),
     ("missing host", {**GOOD, "connection_args": {"device_type": "cisco_ios"}}, "host"),
     ("both command and config", {**GOOD, "config": ["x"]}, "not both"),
     ("neither command nor config", without("command"), "give a command, a config"),

@@ -117,7 +117,17 @@ def bulk(
 @router.post("/test")
 def test_connection(body: TestRequest) -> dict[str, Any]:
     """Log in to the device and out again; report latency, prompt or version, or why not."""
-    driver = drivers.get(body.driver)(body.connection_args, {})
+    driver_class = drivers.get(body.driver)
+    validate = getattr(driver_class, "validate_request", None)
+    if validate is not None:
+        probe = ExecutionRequest(
+            driver=body.driver, connection_args=body.connection_args, command="(test)"
+        )
+        try:
+            validate(probe)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    driver = driver_class(body.connection_args, {})
     started = time.monotonic()
     result: dict[str, Any] = {"driver": body.driver, "host": body.connection_args.host}
     error = None
