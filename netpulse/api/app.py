@@ -13,7 +13,7 @@ from redis import Redis
 from netpulse import __version__
 from netpulse.api import errors
 from netpulse.api.auth import require_api_key
-from netpulse.api.routes import device, jobs, storage, system, webhooks, workers
+from netpulse.api.routes import device, jobs, storage, system, templates, webhooks, workers
 from netpulse.api.waiter import JobWaiter
 from netpulse.config import ConfigError, Settings, get_settings
 from netpulse.webhooks.metrics import WebhookMetricsCollector
@@ -50,6 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     secured = [Depends(require_api_key)]
     app.include_router(system.health_router)
-    for module in (device, jobs, workers, system, webhooks, storage):
+    for module in (device, jobs, workers, system, webhooks, storage, templates):
         app.include_router(module.router, dependencies=secured)
     return app

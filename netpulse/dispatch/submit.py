@@ -17,11 +17,13 @@ from rq.rate_limit import RateLimit
 
 from netpulse.config import Settings
 from netpulse.dispatch.ordered_queue import OrderedQueue
+from netpulse.dispatch.rendering import render_request
 from netpulse.models.job import BulkFailure
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest
 from netpulse.nodes.directory import NoNodeAvailable, node_queue
 from netpulse.nodes.failover import fifo_limit_key, pinned_limit_key, place_device
 from netpulse.plugins.drivers import registry as drivers
+from netpulse.plugins.templates import TemplateError
 
 #: Callbacks are fast (one Redis script); the bound only guards against a stuck Redis.
 CALLBACK_TIMEOUT = 10
@@ -89,7 +91,11 @@ def queue_and_limit(
 
 
 def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
-    """Queue one device job and return the RQ job."""
+    """Queue one device job (its payload rendered first) and return the RQ job."""
+    try:
+        req = render_request(req, settings)
+    except TemplateError as exc:
+        raise SubmissionError(str(exc)) from None
     check_driver_requirements(req)
     queue_name, limit = queue_and_limit(req, conn, settings)
     queue = OrderedQueue(queue_name, connection=conn)

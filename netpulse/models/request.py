@@ -83,8 +83,6 @@ class ExecutionRequest(BaseModel):
         unsupported = [
             name
             for name, given in (
-                ("rendering", self.rendering is not None),
-                ("parsing", self.parsing is not None),
                 ("detach", self.detach),
                 ("dry_run (napalm only)", self.dry_run and self.driver != "napalm"),
                 ("credential", self.credential is not None),

@@ -18,6 +18,7 @@ from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.drivers import registry as drivers
 from netpulse.plugins.drivers.base import BaseDriver, DriverError
 from netpulse.storage import files
+from netpulse.worker.parsing import parse_results
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,12 @@ class StagedFileMissing(DriverError):
 
 
 def _run(driver: BaseDriver, req: ExecutionRequest) -> list[dict[str, Any]]:
-    if req.file_transfer is None:
-        return [r.model_dump() for r in driver.execute(req)]
-    return [_transfer(driver, req).model_dump()]
+    if req.file_transfer is not None:
+        return [_transfer(driver, req).model_dump()]
+    results = driver.execute(req)
+    if req.parsing is not None:
+        parse_results(req, results)
+    return [r.model_dump() for r in results]
 
 
 def _transfer(driver: BaseDriver, req: ExecutionRequest) -> DriverExecutionResult:

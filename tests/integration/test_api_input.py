@@ -122,8 +122,6 @@ def test_bulk_queues_good_devices_and_lists_bad_ones(api: httpx.Client, redis: R
 @pytest.mark.parametrize(
     "extra",
     [
-        {"rendering": {"name": "jinja2"}},
-        {"parsing": {"name": "textfsm"}},
         {"detach": True},
         {"dry_run": True, "driver": "netmiko"},
     ],

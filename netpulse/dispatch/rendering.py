@@ -1,0 +1,41 @@
+"""`rendering` in a job: render the payload before it is queued.
+
+Rendering happens at submission, so an undefined variable or a refused template is a 422 the
+client sees at once, and the queued job (and its results) carry the lines that really run.
+The template is ``rendering.template``, or the payload itself when that is a string; the
+context is ``rendering.context`` updated with the payload when the payload is a mapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netpulse.config import Settings
+from netpulse.models.request import ExecutionRequest
+from netpulse.plugins.templates import TemplateError
+from netpulse.templates import service
+
+
+def render_request(req: ExecutionRequest, settings: Settings) -> ExecutionRequest:
+    """The request with its payload rendered (unchanged without ``rendering``).
+
+    Raises ``TemplateError`` with a sentence for the client.
+    """
+    if req.parsing is not None:
+        service.check_names(parsing=req.parsing.get("name") or service.DEFAULT_PARSER)
+    if req.rendering is None:
+        return req
+    field = "config" if req.is_config else "command"
+    payload = getattr(req, field)
+    template = req.rendering.get("template")
+    context: dict[str, Any] = dict(req.rendering.get("context") or {})
+    if isinstance(payload, dict):
+        context.update(payload)
+    elif template is None and isinstance(payload, str):
+        template = payload
+    elif template is None:
+        raise TemplateError("rendering needs a template (rendering.template)")
+    lines = service.render_lines(req.rendering.get("name"), template, context, settings)
+    if not lines:
+        raise TemplateError("the template rendered to nothing: no line to run")
+    return req.model_copy(update={field: lines})
