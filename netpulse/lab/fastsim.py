@@ -99,7 +99,9 @@ def _handler(hostname: str):
         try:
             async for line in process.stdin:
                 out = answer(line, hostname, mode)
-                process.stdout.write(out + f"{hostname}{mode[0]}")
+                # Every prompt starts on a new line, as on a real CLI: when several RETURNs
+                # arrive at once the line editor's echoes would otherwise glue prompts together.
+                process.stdout.write((out or "\r\n") + f"{hostname}{mode[0]}")
         except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged, ConnectionError):
             pass
         process.exit(0)

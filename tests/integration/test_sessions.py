@@ -186,3 +186,47 @@ def test_pool_reports_a_session_lost_mid_job(sshd: Any) -> None:
         assert pool.stats()["sessions"] == 0
     finally:
         pool.close_all()
+
+
+@pytest.fixture
+def fastsim() -> Any:
+    """One fast simulated device (asyncssh: strict about SSH messages)."""
+    import json
+    import sys
+
+    from netpulse.runtime.ports import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netpulse.lab.fastsim", "--count", "1", "--base-port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        [dev] = json.loads(proc.stdout.readline())
+        yield dev
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_keepalive_keeps_a_session_to_a_strict_ssh_server(fastsim: dict[str, Any]) -> None:
+    req = ExecutionRequest.model_validate(
+        {
+            "driver": "netmiko",
+            "connection_args": {k: v for k, v in fastsim.items() if k != "name"},
+            "command": "show clock",
+        }
+    )
+    pool = SessionPool()
+    try:
+        with pool.lease(req) as driver:
+            driver.execute(req)
+        for _ in range(3):
+            pool.probe_once()  # sends a keepalive on the idle session
+        with pool.lease(req) as driver:
+            assert driver.session_reused is True
+            [result] = driver.execute(req)
+        assert result.exit_status == 0 and "UTC" in result.stdout
+    finally:
+        pool.close_all()

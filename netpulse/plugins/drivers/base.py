@@ -37,6 +37,16 @@ class DeviceTimeoutError(DeviceConnectionError):
     error_type = "timeout"
 
 
+def send_keepalive(transport: Any) -> None:
+    """An SSH-level keepalive the server may ignore: ``keepalive@openssh.com``.
+
+    Not ``Transport.send_ignore()``: paramiko sends SSH_MSG_IGNORE without the length its
+    data field needs, and strict servers (asyncssh) drop the connection for it.
+    """
+    if transport is not None and transport.is_active():
+        transport.global_request("keepalive@openssh.com", wait=False)
+
+
 def describe_target(args: ConnectionArgs, default_port: int = 22) -> str:
     """`host:port` for error messages (never credentials)."""
     return f"{args.host}:{args.port or default_port}"

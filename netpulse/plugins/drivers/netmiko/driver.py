@@ -32,6 +32,7 @@ from netpulse.plugins.drivers.base import (
     DeviceAuthenticationError,
     DeviceConnectionError,
     DeviceTimeoutError,
+    send_keepalive,
 )
 
 log = logging.getLogger(__name__)
@@ -283,9 +284,7 @@ class NetmikoDriver(BaseDriver):
         )
 
     def keepalive(self) -> None:
-        transport = self._transport()
-        if transport is not None and transport.is_active():
-            transport.send_ignore()
+        send_keepalive(self._transport())
 
     def probe(self) -> dict[str, Any]:
         return {

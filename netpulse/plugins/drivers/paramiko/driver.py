@@ -22,6 +22,7 @@ from netpulse.plugins.drivers.base import (
     DeviceAuthenticationError,
     DeviceConnectionError,
     DeviceTimeoutError,
+    send_keepalive,
 )
 
 
@@ -172,9 +173,7 @@ class ParamikoDriver(BaseDriver):
 
     def keepalive(self) -> None:
         client = getattr(self, "client", None)
-        transport = client.get_transport() if client is not None else None
-        if transport is not None and transport.is_active():
-            transport.send_ignore()
+        send_keepalive(client.get_transport() if client is not None else None)
 
     def probe(self) -> dict[str, Any]:
         transport = self.client.get_transport()
