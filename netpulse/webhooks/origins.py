@@ -65,11 +65,19 @@ class OriginGate:
             return BUSY_RETRY_SECONDS
         return None
 
+    def reserve(self, origin: str) -> None:
+        """Count a delivery for ``origin`` now (synchronously), before its task runs."""
+        self.state(origin).tasks += 1
+
     @contextlib.asynccontextmanager
-    async def slot(self, origin: str) -> AsyncIterator[OriginState]:
-        """Hold one of the origin's in-flight slots (waiting for one if all are taken)."""
+    async def slot(self, origin: str, reserved: bool = False) -> AsyncIterator[OriginState]:
+        """Hold one of the origin's in-flight slots (waiting for one if all are taken).
+
+        ``reserved``: the delivery was already counted by :meth:`reserve`.
+        """
         state = self.state(origin)
-        state.tasks += 1
+        if not reserved:
+            state.tasks += 1
         try:
             async with state.slots:
                 yield state

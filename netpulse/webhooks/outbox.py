@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from netpulse.models.job import DriverExecutionResult, JobError
 from netpulse.models.request import ExecutionRequest
 from netpulse.models.webhook import WebhookConfig
 from netpulse.webhooks import events, store
+from netpulse.webhooks.origins import origin_of
 
 
 def webhook_private_dict(webhook: WebhookConfig) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def record_final_event(
         max_output_bytes=settings.max_output_bytes,
     )
     now = time.time()
-    delivery_id = "dlv_" + uuid.uuid4().hex
+    delivery_id = store.new_delivery_id(origin_of(webhook.url))
     snapshot = {
         "id": job_id,
         "status": status,

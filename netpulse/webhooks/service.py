@@ -38,6 +38,10 @@ from netpulse.webhooks.origins import OriginGate, origin_of
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"NetPulse-Webhook/{__version__}"
+#: How long the loop waits when every claimed delivery is for a busy destination.
+BUSY_PAUSE = 0.25
+#: How many deliveries the loop claims while every recent one was for a busy destination.
+SMALL_CLAIM = 8
 
 
 @dataclass
@@ -79,6 +83,9 @@ class DeliveryService:
             trust_env=False,
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        #: origin tag (from delivery ids) -> origin, learned from the records read
+        self._origins: dict[str, str] = {}
+        self._claim_size = settings.webhooks.max_in_flight
         self._claim = redis.register_script(store.CLAIM_SCRIPT)
         self._rng = random.Random()
         self._last_prune = 0.0
@@ -105,17 +112,40 @@ class DeliveryService:
             log.info("webhook delivery service stopped")
 
     async def _claim_and_start(self) -> int:
+        """Lease due deliveries and start them; those for a busy or backed-off destination
+        (known from the id's origin tag) go back to Redis without being read."""
         free = self.settings.webhooks.max_in_flight - len(self._tasks)
         if free <= 0:
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED, timeout=1)
             return 1
+        size = min(free, self._claim_size)
         ids = await self._claim(
-            keys=[store.DUE], args=[time.time(), self.settings.webhooks.lease_seconds, free]
+            keys=[store.DUE], args=[time.time(), self.settings.webhooks.lease_seconds, size]
         )
+        now = time.time()
+        deferred: dict[str, float] = {}
         for raw_id in ids:
-            task = asyncio.create_task(self._deliver(raw_id.decode()))
+            delivery_id = raw_id.decode()
+            origin = self._origins.get(store.tag_of(delivery_id) or "")
+            wait = self.gate.deferral(origin, now) if origin else None
+            if wait is not None:
+                deferred[delivery_id] = now + wait
+                continue
+            if origin:
+                self.gate.reserve(origin)
+            task = asyncio.create_task(self._deliver(delivery_id, origin))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        self._claim_size = self.settings.webhooks.max_in_flight
+        if deferred:
+            await self.redis.zadd(store.DUE, deferred)
+            if len(deferred) == len(ids) and self._tasks:
+                # Everything claimed waits for busy destinations: claim little until one of
+                # them progresses, instead of cycling the whole backlog through Redis.
+                self._claim_size = SMALL_CLAIM
+                await asyncio.wait(
+                    self._tasks, return_when=asyncio.FIRST_COMPLETED, timeout=BUSY_PAUSE
+                )
         return len(ids)
 
     async def _sleep_until_due(self, stop: asyncio.Event) -> None:
@@ -148,29 +178,40 @@ class DeliveryService:
 
     # -- one attempt --------------------------------------------------------------------------
 
-    async def _deliver(self, delivery_id: str) -> None:
+    async def _deliver(self, delivery_id: str, reserved_origin: str | None = None) -> None:
         try:
-            await self._attempt(delivery_id)
+            await self._attempt(delivery_id, reserved_origin)
         except Exception:
             # The lease brings the delivery back; nothing is lost, but say so loudly.
             log.exception("delivery %s: unexpected error; it returns after its lease", delivery_id)
 
-    async def _attempt(self, delivery_id: str) -> None:
+    async def _attempt(self, delivery_id: str, reserved_origin: str | None = None) -> None:
         key = store.delivery_key(delivery_id)
-        raw = await self.redis.hgetall(key)
+        try:
+            raw = await self.redis.hgetall(key)
+        except BaseException:
+            if reserved_origin:
+                self.gate.state(reserved_origin).tasks -= 1
+            raise
         if not raw or raw.get(b"state") != store.PENDING.encode():
+            if reserved_origin:
+                self.gate.state(reserved_origin).tasks -= 1
             await self.redis.zrem(store.DUE, delivery_id)
             return
         delivery = store.Delivery.from_hash(raw)
-        origin = origin_of(delivery.url)
-        wait = self.gate.deferral(origin)
-        if wait is not None:
-            await self.redis.zadd(store.DUE, {delivery_id: time.time() + wait})
-            return
-        async with self.gate.slot(origin):
-            # Waiting for the slot may have taken a while: renew the lease before the attempt.
-            lease_end = time.time() + self.settings.webhooks.lease_seconds
-            await self.redis.zadd(store.DUE, {delivery_id: lease_end}, xx=True)
+        origin = reserved_origin or origin_of(delivery.url)
+        if reserved_origin is None:
+            self._origins[store.tag_of(delivery_id) or ""] = origin
+            wait = self.gate.deferral(origin)
+            if wait is not None:
+                await self.redis.zadd(store.DUE, {delivery_id: time.time() + wait})
+                return
+        asked = time.monotonic()
+        async with self.gate.slot(origin, reserved=reserved_origin is not None):
+            if time.monotonic() - asked > 1.0:
+                # Waiting for the slot took a while: renew the lease before the attempt.
+                lease_end = time.time() + self.settings.webhooks.lease_seconds
+                await self.redis.zadd(store.DUE, {delivery_id: lease_end}, xx=True)
             started = time.monotonic()
             outcome = AttemptOutcome("retry", reason="delivery interrupted")
             try:

@@ -16,7 +16,9 @@ Keys (prefix ``netpulse:wh:``):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,21 @@ STATS = PREFIX + "stats"
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 STATES = (PENDING, SUCCEEDED, FAILED)
+
+
+def new_delivery_id(origin: str) -> str:
+    """``dlv_<origin tag>_<random>``: the tag lets the delivery loop see a delivery's
+    destination from its id alone, and skip busy destinations without reading the record."""
+    return f"dlv_{origin_tag(origin)}_{uuid.uuid4().hex[:24]}"
+
+
+def origin_tag(origin: str) -> str:
+    return hashlib.sha1(origin.encode()).hexdigest()[:8]
+
+
+def tag_of(delivery_id: str) -> str | None:
+    parts = delivery_id.split("_")
+    return parts[1] if len(parts) == 3 else None
 
 
 def delivery_key(delivery_id: str) -> str:
