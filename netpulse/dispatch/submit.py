@@ -122,7 +122,10 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
             "strategy": strategy_of(req),
         },
         rate_limit=limit,
-        on_success=Callback("netpulse.worker.callbacks.on_job_success", CALLBACK_TIMEOUT),
+        # Success needs a callback only to notify; failures always record their cause.
+        on_success=Callback("netpulse.worker.callbacks.on_job_success", CALLBACK_TIMEOUT)
+        if req.webhook is not None
+        else None,
         on_failure=Callback("netpulse.worker.callbacks.on_job_failure", CALLBACK_TIMEOUT),
         on_stopped=Callback("netpulse.worker.callbacks.on_job_stopped", CALLBACK_TIMEOUT),
     )

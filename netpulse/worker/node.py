@@ -35,6 +35,9 @@ from netpulse.worker.rq_worker import JobEndPublisher
 
 log = logging.getLogger(__name__)
 
+#: Seconds between a node thread's own RQ heartbeats (RQ would send one per job).
+HEARTBEAT_EVERY = 5.0
+
 #: The pool of the node this process runs, used by the job function (None elsewhere).
 CURRENT_POOL: SessionPool | None = None
 
@@ -49,6 +52,16 @@ class SessionWorker(JobEndPublisher, SimpleWorker):
         super().__init__(*args, **kwargs)
         self.pool = pool
         self._running: Job | None = None
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ beats after every job; many short jobs per thread need far fewer beats (the
+        worker key lives ``worker_ttl`` + 60 s, so one every few seconds is plenty)."""
+        if pipeline is None and timeout is None:
+            last = getattr(self, "_last_beat", 0.0)
+            if time.monotonic() - last < HEARTBEAT_EVERY:
+                return
+            self._last_beat = time.monotonic()
+        super().heartbeat(timeout, pipeline)
 
     def _install_signal_handlers(self) -> None:
         """Signals belong to the node's main thread, which stops the workers itself."""
@@ -127,7 +140,9 @@ class NodeProcess:
             threads.append(
                 threading.Thread(
                     target=worker.work,
-                    kwargs={"logging_level": self.settings.log_level},
+                    # RQ logs two INFO lines per job; at hundreds of jobs a second on one
+                    # process that is real CPU. Jobs are visible through the API instead.
+                    kwargs={"logging_level": _rq_log_level(self.settings.log_level)},
                     name=f"rq-{index}",
                     daemon=True,
                 )
@@ -182,6 +197,10 @@ class NodeProcess:
                         )
             except Exception:
                 log.exception("node %s: failover check failed", self.name)
+
+
+def _rq_log_level(level: str) -> str:
+    return level if level.upper() == "DEBUG" else "WARNING"
 
 
 def run_node(settings: Settings, name: str | None, capacity: int | None, threads: int | None):
