@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -23,6 +24,9 @@ webhook_app = typer.Typer(help="Webhook tools.", no_args_is_help=True)
 app.add_typer(worker_app, name="worker")
 app.add_typer(webhook_app, name="webhook")
 console = Console()
+
+#: How much lower the webhook delivery service's CPU priority is than the device workers'.
+DELIVERY_NICENESS = 5
 
 
 def _settings():
@@ -119,6 +123,8 @@ def worker_webhooks() -> None:
 
     settings = _settings()
     _logging(settings.log_level)
+    # Notifications must never slow device work: when CPU is short, device workers go first.
+    os.nice(DELIVERY_NICENESS)
 
     async def main() -> None:
         stop = asyncio.Event()
