@@ -504,11 +504,22 @@ def update_results(section: str, body: str) -> None:
     RESULTS_MD.write_text(text)
 
 
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+LOAD_AT_START = load_average()
+
+
 def section_header(title: str, elapsed: float) -> str:
     return (
         f"## {title}\n\n"
         f"- Date: {datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}\n"
         f"- Machine: {machine()}\n"
         f"- Command: `{command_line()}`\n"
-        f"- Script run time: {elapsed:.0f} s\n"
+        f"- Script run time: {elapsed:.0f} s; load average (1/5/15 min) at start "
+        f"{LOAD_AT_START}, at end {load_average()} (other work on the machine skews figures)\n"
     )
