@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ConnectionArgs, ExecutionRequest
+from netpulse.plugins.drivers import checksums
 
 
 class DriverError(Exception):
@@ -106,6 +107,24 @@ class BaseDriver(ABC):
     ) -> tuple[DriverExecutionResult, bytes | None]:
         """Copy ``data`` to ``remote_path`` (upload) or return the remote file (download)."""
         raise DriverError(f"the {self.driver_name} driver cannot transfer files")
+
+    def transfer_outcome(
+        self, req: ExecutionRequest, started: float, payload: bytes, remote_sha256: str | None
+    ) -> tuple[DriverExecutionResult, bytes | None]:
+        """The result of a copy, checked against the remote file's SHA-256 when one is known
+        (``None``: the device cannot tell, reported as ``verified: false``)."""
+        spec = req.file_transfer
+        assert spec is not None
+        label = f"{spec.operation} {spec.remote_path}"
+        local = checksums.sha256(payload)
+        metadata: dict[str, Any] = {"size": len(payload), "sha256": local, "verified": False}
+        if remote_sha256 is not None:
+            metadata["verified"] = remote_sha256 == local
+            if remote_sha256 != local:
+                stderr = f"checksum mismatch: local {local}, remote {remote_sha256}"
+                return self.result(label, started, exit_status=1, stderr=stderr, **metadata), None
+        result = self.result(label, started, stdout=f"{len(payload)} bytes", **metadata)
+        return result, (payload if spec.operation == "download" else None)
 
     def probe(self) -> dict[str, Any]:
         """What `POST /device/test` reports after a successful connect (prompt, version...)."""

@@ -233,24 +233,12 @@ class NetmikoDriver(BaseDriver):
             except (OSError, EOFError) as exc:
                 raise DeviceConnectionError(f"{self.target}: SCP failed: {exc}") from None
             payload = local.read_bytes()
-        digest = checksums.sha256(payload)
-        metadata: dict[str, Any] = {"size": len(payload), "sha256": digest, "verified": False}
+        remote = None
         if spec.verify and (self.args.device_type or "").startswith("linux"):
             remote = checksums.parse_sha256(
                 self.conn.send_command(checksums.remote_sha256_command(spec.remote_path))
             )
-            metadata["verified"] = remote == digest
-            if remote != digest:
-                mismatch = self.result(
-                    label,
-                    started,
-                    exit_status=1,
-                    **metadata,
-                    stderr=f"checksum mismatch: local {digest}, remote {remote}",
-                )
-                return mismatch, None
-        result = self.result(label, started, stdout=f"{len(payload)} bytes", **metadata)
-        return result, (payload if spec.operation == "download" else None)
+        return self.transfer_outcome(req, started, payload, remote)
 
     def _save(self) -> DriverExecutionResult:
         started = time.monotonic()

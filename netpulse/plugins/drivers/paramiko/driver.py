@@ -137,23 +137,8 @@ class ParamikoDriver(BaseDriver):
             return failed, None
         except paramiko.SSHException as exc:
             raise DeviceConnectionError(f"{self.target}: SFTP failed: {exc}") from None
-        local = checksums.sha256(payload)
-        metadata: dict[str, Any] = {"size": len(payload), "sha256": local, "verified": False}
-        if spec.verify:
-            remote = self._remote_sha256(spec.remote_path)
-            if remote is not None:
-                metadata["verified"] = remote == local
-                if remote != local:
-                    mismatch = self.result(
-                        label,
-                        started,
-                        exit_status=1,
-                        **metadata,
-                        stderr=f"checksum mismatch: local {local}, remote {remote}",
-                    )
-                    return mismatch, None
-        result = self.result(label, started, stdout=f"{len(payload)} bytes", **metadata)
-        return result, (payload if spec.operation == "download" else None)
+        remote = self._remote_sha256(spec.remote_path) if spec.verify else None
+        return self.transfer_outcome(req, started, payload, remote)
 
     def _remote_sha256(self, path: str) -> str | None:
         _, stdout, _ = self.client.exec_command(checksums.remote_sha256_command(path))
