@@ -33,3 +33,13 @@ def wait_job(api: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, A
 
 def run(api: httpx.Client, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
     return wait_job(api, submit(api, body)["id"], timeout)
+
+
+def ssh_args(server: Any) -> dict[str, Any]:
+    """paramiko connection_args for a test OpenSSH server (key authentication)."""
+    return {
+        "host": server.host,
+        "port": server.port,
+        "username": server.username,
+        "key_filename": str(server.key_filename),
+    }

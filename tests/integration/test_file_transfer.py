@@ -13,17 +13,12 @@ import httpx
 import pytest
 
 from tests.conftest import API_KEY
-from tests.integration.helpers import run, wait_job
+from tests.integration.helpers import run, ssh_args, wait_job
 
 
 def args_for(sshd: Any, driver: str) -> dict[str, Any]:
     if driver == "paramiko":
-        return {
-            "host": sshd.host,
-            "port": sshd.port,
-            "username": sshd.username,
-            "key_filename": str(sshd.key_filename),
-        }
+        return ssh_args(sshd)
     return {
         "device_type": "linux",
         "host": sshd.host,

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.helpers import device, run
+from tests.integration.helpers import device, run, ssh_args
 
 IFACES = r"""Value IFACE (\S+)
 Value STATE (up|down)
@@ -19,12 +19,7 @@ Start
 def ssh(sshd: Any, command: Any, **extra: Any) -> dict[str, Any]:
     return {
         "driver": "paramiko",
-        "connection_args": {
-            "host": sshd.host,
-            "port": sshd.port,
-            "username": sshd.username,
-            "key_filename": str(sshd.key_filename),
-        },
+        "connection_args": ssh_args(sshd),
         "command": command,
         **extra,
     }

@@ -12,7 +12,7 @@ from rq.job import Job
 
 from netpulse.runtime.ports import free_port
 from tests.conftest import API_KEY, NODE_NAME
-from tests.integration.helpers import device, run, submit, wait_job
+from tests.integration.helpers import device, run, ssh_args, submit, wait_job
 
 
 def netmiko_body(dev: Any, command: Any, **extra: Any) -> dict[str, Any]:
@@ -93,12 +93,7 @@ def test_wrong_password_fails_as_authentication(system: httpx.Client, lab: dict)
 def paramiko_body(sshd: Any, command: Any, **extra: Any) -> dict[str, Any]:
     return {
         "driver": "paramiko",
-        "connection_args": {
-            "host": sshd.host,
-            "port": sshd.port,
-            "username": sshd.username,
-            "key_filename": str(sshd.key_filename),
-        },
+        "connection_args": ssh_args(sshd),
         "command": command,
         **extra,
     }
@@ -238,12 +233,7 @@ def test_device_test_reports_prompt_or_reason(system: httpx.Client, lab: dict, s
         "/device/test",
         json={
             "driver": "paramiko",
-            "connection_args": {
-                "host": sshd.host,
-                "port": sshd.port,
-                "username": sshd.username,
-                "key_filename": str(sshd.key_filename),
-            },
+            "connection_args": ssh_args(sshd),
         },
     ).json()
     assert ssh["success"] is True and ssh["result"]["remote_version"].startswith("SSH-2.0-OpenSSH")

@@ -13,7 +13,7 @@ from redis import Redis
 
 from netpulse.nodes.directory import NodeDirectory
 from tests.conftest import NODE_NAME, ProcessHandle
-from tests.integration.helpers import run, submit, wait_job
+from tests.integration.helpers import run, ssh_args, submit, wait_job
 from tests.support import processes
 from tests.support.receiver import Receiver
 from tests.support.sshd import OpenSSHServer
@@ -40,12 +40,7 @@ def ssh_job(server: OpenSSHServer, command: str, **extra: Any) -> dict[str, Any]
     return {
         "driver": "paramiko",
         "queue_strategy": "pinned",
-        "connection_args": {
-            "host": server.host,
-            "port": server.port,
-            "username": server.username,
-            "key_filename": str(server.key_filename),
-        },
+        "connection_args": ssh_args(server),
         "command": command,
         **extra,
     }

@@ -14,7 +14,7 @@ import pytest
 from netpulse.models.request import ExecutionRequest
 from netpulse.sessions.pool import SessionLostError, SessionPool
 from tests.conftest import NODE_NAME
-from tests.integration.helpers import device, run, submit, wait_job
+from tests.integration.helpers import device, run, ssh_args, submit, wait_job
 from tests.support import processes
 
 
@@ -22,12 +22,7 @@ def pinned_ssh(sshd: Any, command: str, **extra: Any) -> dict[str, Any]:
     return {
         "driver": "paramiko",
         "queue_strategy": "pinned",
-        "connection_args": {
-            "host": sshd.host,
-            "port": sshd.port,
-            "username": sshd.username,
-            "key_filename": str(sshd.key_filename),
-        },
+        "connection_args": ssh_args(sshd),
         "command": command,
         **extra,
     }

@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 
 from netpulse.runtime.ports import free_port
 from tests.conftest import SIGNING_SECRET
-from tests.integration.helpers import device, run, submit, wait_job
+from tests.integration.helpers import device, run, ssh_args, submit, wait_job
 from tests.support import processes
 from tests.support.receiver import Receiver
 
@@ -26,12 +26,7 @@ from tests.support.receiver import Receiver
 def paramiko_job(sshd: Any, command: str, webhook: dict[str, Any], **extra: Any) -> dict:
     return {
         "driver": "paramiko",
-        "connection_args": {
-            "host": sshd.host,
-            "port": sshd.port,
-            "username": sshd.username,
-            "key_filename": str(sshd.key_filename),
-        },
+        "connection_args": ssh_args(sshd),
         "command": command,
         "webhook": webhook,
         **extra,
