@@ -165,12 +165,13 @@ class NodeDirectory:
 
     def place(self, device: str, scheduler: str = "least_load") -> str:
         """The node that runs ``device``'s pinned jobs, choosing one when it has none alive."""
-        nodes = self.nodes()
-        usable = {n.name: n for n in nodes if n.alive and not n.draining}
         current = self.owner(device)
-        if current in usable:
-            return current
-        return self.move(device, current, exclude=set(), nodes=nodes, scheduler=scheduler)
+        if current is not None:
+            # The common case, on every pinned submission: two key reads, not the directory.
+            alive, draining = self.conn.exists(alive_key(current)), self.is_draining(current)
+            if alive and not draining:
+                return current
+        return self.move(device, current, exclude=set(), scheduler=scheduler)
 
     def move(
         self,
