@@ -61,6 +61,7 @@ from bench.common import (
     update_results,
 )
 from netpulse.runtime.ports import free_ports
+from netpulse.webhooks import store
 
 SECTIONS = ("latency", "sustained", "isolation", "fairness")
 
@@ -187,8 +188,6 @@ def record_events(stack: Stack, url: str, count: int, batch: int = 500) -> tuple
 
 def pending_jobs(stack: Stack, job_ids: list[str]) -> set[str]:
     """Those of these jobs whose delivery is still pending in Redis (not lost, not failed)."""
-    from netpulse.webhooks import store
-
     assert stack.redis is not None
     pipe = stack.redis.pipeline(transaction=False)
     for job_id in job_ids:
@@ -218,6 +217,8 @@ def bench_sustained(args: argparse.Namespace) -> dict[str, Any]:
         rx.reset()
         assert stack.redis is not None
         commands_before = stack.redis.info("commandstats")
+        assert stack.delivery is not None
+        service_cpu_before = cpu_seconds(stack.delivery.pid)
         ids, started = record_events(stack, rx.url("/sustained"), n)
         recorded_s = time.time() - started
         log(f"  recorded {n} events in {recorded_s:.2f} s ({n / recorded_s:.0f}/s); draining")
@@ -241,6 +242,7 @@ def bench_sustained(args: argparse.Namespace) -> dict[str, Any]:
         seen = {r[0] for r in rx.records()}
         pending_ids = pending_jobs(stack, [i for i in ids if webhook_id(i) not in seen])
         records = rx.records()
+        service_cpu = cpu_seconds(stack.delivery.pid) - service_cpu_before
         raw = stack.redis.hgetall("netpulse:wh:stats")
         stats = {k.decode(): v.decode() for k, v in raw.items()}
         commands_after = stack.redis.info("commandstats")
@@ -249,7 +251,7 @@ def bench_sustained(args: argparse.Namespace) -> dict[str, Any]:
             - commands_before.get(f"cmdstat_{name}", {}).get("calls", 0)
             for name in ("hgetall", "zadd", "evalsha")
         }
-        pending = stack.redis.zcard("netpulse:wh:due")
+        pending = store.pending_count(stack.redis)
         service_log = stack.delivery.log_path.read_text(errors="replace")
         exit_code = stack.delivery.proc.poll()
         got = [r[0] for r in records]
@@ -274,6 +276,7 @@ def bench_sustained(args: argparse.Namespace) -> dict[str, Any]:
         "attempts": stats.get("attempts"),
         "attempts_success": stats.get("attempts_success"),
         "redis_calls": calls,
+        "service_cpu_ms_per_event": service_cpu * 1000 / max(len(got), 1),
         "pending_left": pending,
         "service_exit_code": exit_code,
         "max_connections_errors": service_log.count("MaxConnectionsError: Too many connections"),
@@ -505,10 +508,12 @@ def main() -> None:
             f"record); the drain wait is bounded at {args.sustained_timeout:g} s (`lost` = "
             f"neither received nor pending in Redis). Service stats: attempts "
             f"{r['attempts']}, successes {r['attempts_success']}. Redis calls during the run "
-            f"(recording included: 1 EVALSHA and 2 ZADD per event): HGETALL "
+            f"(recording included: 1 EVALSHA and 3 ZADD per event; ZADD also counts the "
+            f"lease and due-index updates inside the claim and finish scripts): HGETALL "
             f"{r['redis_calls']['hgetall']}, ZADD {r['redis_calls']['zadd']}, EVALSHA "
             f"{r['redis_calls']['evalsha']}; HGETALL per delivered event "
-            f"{r['redis_calls']['hgetall'] / max(r['distinct'], 1):.1f}. Receiver: "
+            f"{r['redis_calls']['hgetall'] / max(r['distinct'], 1):.1f}. CPU of the delivery "
+            f"service per delivered event: {r['service_cpu_ms_per_event']:.2f} ms. Receiver: "
             f"bench/receiver.py (raw asyncio + uvloop + httptools HTTP/1.1 server, separate "
             f"process, answers 200 immediately)."
         )

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from netpulse.config import ConfigError, load_settings
+from netpulse.runtime.eventloop import run_event_loop
 
 app = typer.Typer(
     help="NetPulse: network devices and Linux hosts as a REST API.", no_args_is_help=True
@@ -133,7 +134,7 @@ def worker_webhooks() -> None:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, stop)
 
-    asyncio.run(main())
+    run_event_loop(main())
 
 
 @app.command("lab")

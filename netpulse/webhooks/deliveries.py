@@ -76,9 +76,12 @@ def redeliver(conn: Redis, delivery_id: str) -> dict[str, Any]:
     if not conn.exists(key):
         raise DeliveryNotFound(f"no webhook delivery {delivery_id!r} (unknown or expired)")
     now = time.time()
+    tag = store.tag_of(delivery_id) or store.UNTAGGED
     pipe = conn.pipeline(transaction=True)
     pipe.hset(key, mapping={"state": store.PENDING, "retries_done": 0, "next_at": now})
-    pipe.zadd(store.DUE, {delivery_id: now})
+    pipe.eval(
+        store.SCHEDULE_NOW_SCRIPT, 2, store.due_key(tag), store.DUE_ORIGINS, delivery_id, now, tag
+    )
     pipe.lpush(store.WAKE, delivery_id)
     pipe.execute()
     return get(conn, delivery_id, with_attempts=False)

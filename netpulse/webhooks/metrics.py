@@ -54,7 +54,7 @@ class WebhookMetricsCollector(Collector):
         yield GaugeMetricFamily(
             "netpulse_webhook_pending",
             "Deliveries waiting for an attempt (backlog)",
-            value=float(self.redis.zcard(store.DUE)),
+            value=float(store.pending_count(self.redis)),
         )
         cumulative = 0.0
         buckets = []

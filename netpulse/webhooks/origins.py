@@ -1,22 +1,20 @@
 """Fairness between receivers: cap requests in flight per origin, back off failing origins.
 
-One hanging or dead receiver may only hold ``cap`` requests at a time and ``max_tasks``
-deliveries in this process (in flight or waiting for a slot); beyond that its deliveries are
-deferred in Redis. After ``threshold`` consecutive failed attempts an origin is backed off for
-``backoff`` seconds (deliveries deferred, never dropped). State is per delivery process.
+Origins are known by their tag (see :func:`netpulse.webhooks.store.origin_tag`), which is how
+Redis files their due deliveries. One hanging or dead receiver may only hold ``cap`` requests
+at a time and ``max_tasks`` deliveries in this process (in flight or waiting for a slot); the
+delivery loop claims no more of its deliveries than :meth:`OriginGate.budget` allows, so the
+rest wait in Redis, untouched, while other origins go ahead. After ``threshold`` consecutive
+failed attempts an origin is backed off for ``backoff`` seconds (its deliveries stay pending,
+never dropped). State is per delivery process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-
-#: How long a delivery to an origin that is at its task limit waits before it is tried again.
-BUSY_RETRY_SECONDS = 0.25
 
 
 def origin_of(url: str) -> str:
@@ -43,6 +41,9 @@ class OriginGate:
         self.threshold = threshold
         self.backoff = backoff
         self.max_tasks = max(max_tasks if max_tasks is not None else cap * 4, cap)
+        #: When an origin that was at its task limit falls back to this many tasks, the
+        #: delivery loop is told to claim again (in batches, not one per finished delivery).
+        self.low_water = self.max_tasks // 2
         self._origins: dict[str, OriginState] = {}
 
     def state(self, origin: str) -> OriginState:
@@ -51,38 +52,31 @@ class OriginGate:
             state = self._origins[origin] = OriginState(self.cap)
         return state
 
-    def deferral(self, origin: str, now: float | None = None) -> float | None:
-        """Seconds to defer a delivery to ``origin`` now, or None when it may go ahead.
-
-        Synchronous, and followed by :meth:`slot` with no ``await`` in between, so deliveries
-        started in one batch cannot all pass the check before any of them is counted.
-        """
-        now = time.time() if now is None else now
+    def budget(self, origin: str, now: float | None = None) -> int:
+        """How many more deliveries to ``origin`` this process may take on now (0: none)."""
         state = self.state(origin)
-        if state.blocked_until > now:
-            return state.blocked_until - now
-        if state.tasks >= self.max_tasks:
-            return BUSY_RETRY_SECONDS
-        return None
+        if state.blocked_until > (time.time() if now is None else now):
+            return 0
+        return max(self.max_tasks - state.tasks, 0)
+
+    def blocked_until(self, origin: str) -> float:
+        """Unix time the origin's back-off ends (0 when it is not backed off)."""
+        return self.state(origin).blocked_until
 
     def reserve(self, origin: str) -> None:
-        """Count a delivery for ``origin`` now (synchronously), before its task runs."""
+        """Count a delivery for ``origin`` now (synchronously, as it is claimed)."""
         self.state(origin).tasks += 1
 
-    @contextlib.asynccontextmanager
-    async def slot(self, origin: str, reserved: bool = False) -> AsyncIterator[OriginState]:
-        """Hold one of the origin's in-flight slots (waiting for one if all are taken).
-
-        ``reserved``: the delivery was already counted by :meth:`reserve`.
-        """
+    def release(self, origin: str) -> bool:
+        """Uncount a finished delivery; True when the origin just fell to its low-water mark
+        (the loop may claim a new batch for it)."""
         state = self.state(origin)
-        if not reserved:
-            state.tasks += 1
-        try:
-            async with state.slots:
-                yield state
-        finally:
-            state.tasks -= 1
+        state.tasks -= 1
+        return state.tasks == self.low_water
+
+    def slot(self, origin: str) -> asyncio.Semaphore:
+        """One of the origin's in-flight slots: ``async with gate.slot(origin): ...``."""
+        return self.state(origin).slots
 
     def record(self, origin: str, succeeded: bool, counts_as_failure: bool) -> None:
         """Count an attempt's outcome; enough failures in a row back the origin off."""

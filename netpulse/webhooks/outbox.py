@@ -76,7 +76,8 @@ def record_final_event(
         max_output_bytes=settings.max_output_bytes,
     )
     now = time.time()
-    delivery_id = store.new_delivery_id(origin_of(webhook.url))
+    origin = origin_of(webhook.url)
+    delivery_id = store.new_delivery_id(origin)
     snapshot = {
         "id": job_id,
         "status": status,
@@ -106,16 +107,17 @@ def record_final_event(
     flat: list[Any] = []
     for key, value in record.items():
         flat.extend((key, value))
-    script = conn.register_script(store.RECORD_SCRIPT)
-    created = script(
+    tag = store.origin_tag(origin)
+    created = conn.register_script(store.RECORD_SCRIPT)(
         keys=[
             store.final_key(job_id),
             store.delivery_key(delivery_id),
-            store.DUE,
+            store.due_key(tag),
+            store.DUE_ORIGINS,
             store.ALL,
             store.job_key(job_id),
             store.WAKE,
         ],
-        args=[delivery_id, now, settings.retention_seconds, *flat],
+        args=[delivery_id, now, settings.retention_seconds, tag, *flat],
     )
     return delivery_id if created else None

@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Literal
 
+import aiohttp
 import httpx
 
 from netpulse.webhooks.ssrf import DestinationRefused, DestinationUnresolvable
@@ -184,6 +185,20 @@ def _short(text: str) -> str:
     return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 1] + "…"
 
 
+def _aiohttp_errors(exc: BaseException) -> list[aiohttp.ClientError]:
+    """aiohttp's own errors in the chain. The httpx-aiohttp transport re-raises them under
+    coarse httpx types (a refused connection or a read timeout as ``ConnectTimeout``), so
+    when one is there it, not the httpx type, says what happened."""
+    return [c for c in _causes(exc) if isinstance(c, aiohttp.ClientError)]
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """True when the attempt ended because a timeout expired (in any layer)."""
+    if any(isinstance(c, TimeoutError) for c in _causes(exc)):
+        return True
+    return isinstance(exc, httpx.TimeoutException) and not _aiohttp_errors(exc)
+
+
 def classify_exception(exc: BaseException) -> Verdict:
     """Judge an attempt that produced no HTTP response.
 
@@ -195,13 +210,8 @@ def classify_exception(exc: BaseException) -> Verdict:
         return Verdict("give_up", _short(f"destination refused: {exc.reason}"))
     if isinstance(exc, DestinationUnresolvable):
         return Verdict("retry", _short(f"DNS lookup failed: {exc}"))
-    if isinstance(exc, httpx.TimeoutException):
-        seconds = _timeout_seconds(exc)
-        reason = "timed out connecting" if isinstance(exc, httpx.ConnectTimeout) else "timed out"
-        after = f" after {seconds} s" if seconds is not None else ""
-        return Verdict("retry", reason + after)
-    if isinstance(exc, TimeoutError):
-        return Verdict("retry", "timed out")
+    # The cause chain first: a transport may report a refused or dropped connection under a
+    # generic (even a timeout) exception type; the operating system's error says what it was.
     for cause in _causes(exc):
         if isinstance(cause, ConnectionRefusedError):
             return Verdict("retry", "connection refused")
@@ -209,6 +219,19 @@ def classify_exception(exc: BaseException) -> Verdict:
             return Verdict("retry", "connection reset by the receiver")
         if isinstance(cause, ssl.SSLError):
             return Verdict("retry", _short(f"TLS failed: {cause}"))
+        if isinstance(cause, aiohttp.ServerDisconnectedError):
+            return Verdict("retry", "receiver closed the connection without an answer")
+    if is_timeout(exc):
+        seconds = _timeout_seconds(exc) if isinstance(exc, httpx.TimeoutException) else None
+        from_aiohttp = _aiohttp_errors(exc)
+        connecting = (
+            any(isinstance(c, aiohttp.ConnectionTimeoutError) for c in from_aiohttp)
+            if from_aiohttp
+            else isinstance(exc, httpx.ConnectTimeout)
+        )
+        reason = "timed out connecting" if connecting else "timed out"
+        after = f" after {seconds} s" if seconds is not None else ""
+        return Verdict("retry", reason + after)
     text = str(exc)
     if "Connection refused" in text or "Errno 111" in text:
         return Verdict("retry", "connection refused")

@@ -9,6 +9,8 @@ becomes due again after the lease, so delivery is at-least-once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import random
@@ -16,7 +18,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -32,16 +33,13 @@ from netpulse.plugins.webhooks import (
 )
 from netpulse.plugins.webhooks import registry as callers
 from netpulse.webhooks import retry, ssrf, store
-from netpulse.webhooks.metrics import LATENCY_BUCKETS
-from netpulse.webhooks.origins import OriginGate, origin_of
+from netpulse.webhooks.http import make_client
+from netpulse.webhooks.journal import AttemptRecord, OutcomeJournal
+from netpulse.webhooks.origins import OriginGate
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"NetPulse-Webhook/{__version__}"
-#: How long the loop waits when every claimed delivery is for a busy destination.
-BUSY_PAUSE = 0.25
-#: How many deliveries the loop claims while every recent one was for a busy destination.
-SMALL_CLAIM = 8
 
 
 @dataclass
@@ -54,6 +52,13 @@ class JobSnapshot:
     started_at: str | None
     ended_at: str | None
     meta: dict[str, Any]
+
+
+@functools.lru_cache(maxsize=1024)
+def _webhook_config(stored: str) -> WebhookConfig:
+    """A stored webhook config, validated once per distinct config (deliveries of one bulk
+    request or one integration share theirs) rather than once per attempt."""
+    return WebhookConfig.model_validate_json(stored)
 
 
 class DeliveryService:
@@ -75,18 +80,14 @@ class DeliveryService:
             for s in ([cfg.signing_secret] if cfg.signing_secret else [])
             + list(cfg.previous_signing_secrets)
         ]
-        self.http = httpx.AsyncClient(
-            limits=httpx.Limits(
-                max_connections=cfg.max_in_flight, max_keepalive_connections=cfg.max_in_flight
-            ),
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self.http = make_client(cfg.max_in_flight)
+        self.journal = OutcomeJournal(redis, retention=cfg.retention_seconds)
         self._tasks: set[asyncio.Task[None]] = set()
-        #: origin tag (from delivery ids) -> origin, learned from the records read
-        self._origins: dict[str, str] = {}
-        self._claim_size = settings.webhooks.max_in_flight
+        #: Set when there may be something to claim: a new event (wake list), a destination
+        #: with room again, or a stop request.
+        self._kick = asyncio.Event()
         self._claim = redis.register_script(store.CLAIM_SCRIPT)
+        self._drop = redis.register_script(store.DROP_SCRIPT)
         self._rng = random.Random()
         self._last_prune = 0.0
 
@@ -94,12 +95,19 @@ class DeliveryService:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("webhook delivery service started (%s)", USER_AGENT)
+        helpers = [
+            asyncio.create_task(self._listen_for_wakes(stop)),
+            asyncio.create_task(self._kick_on(stop)),
+        ]
+        journal = asyncio.create_task(self.journal.run())
         try:
             while not stop.is_set():
                 try:
-                    claimed = await self._claim_and_start()
-                    if claimed == 0:
-                        await self._sleep_until_due(stop)
+                    self._kick.clear()
+                    pause = await self._claim_and_start()
+                    if pause > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._kick.wait(), pause)
                     self._prune_if_due()
                 except RedisError:
                     # Redis restarting or unreachable: nothing is lost (deliveries live there).
@@ -108,57 +116,90 @@ class DeliveryService:
         finally:
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=10)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            # The outcomes of the last attempts are written before the process ends.
+            self.journal.close()
+            await asyncio.wait([journal], timeout=10)
+            if not journal.done():
+                journal.cancel()
+                await asyncio.gather(journal, return_exceptions=True)
+            await self.journal.flush_all()
             await self.http.aclose()
             log.info("webhook delivery service stopped")
 
-    async def _claim_and_start(self) -> int:
-        """Lease due deliveries and start them; those for a busy or backed-off destination
-        (known from the id's origin tag) go back to Redis without being read."""
-        free = self.settings.webhooks.max_in_flight - len(self._tasks)
+    async def _kick_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._kick.set()
+
+    async def _listen_for_wakes(self, stop: asyncio.Event) -> None:
+        """Block on the wake list that every new event is pushed to, and kick the loop.
+
+        Its own task (and Redis connection), so the loop can wait for a wake and for room at a
+        destination at once. The list is emptied after each pop: one claim serves them all.
+        """
+        while not stop.is_set():
+            try:
+                if await self.redis.blpop([store.WAKE], timeout=1):
+                    await self.redis.delete(store.WAKE)
+                    self._kick.set()
+            except RedisError:
+                log.warning("Redis error while waiting for new events; retrying in 1 s")
+                await asyncio.sleep(1)
+
+    async def _claim_and_start(self) -> float:
+        """Lease due deliveries, origin by origin within each origin's budget, and start them.
+
+        Returns how long the loop may wait (for a kick) before claiming again: 0 when it
+        should claim again at once. Deliveries to a busy or backed-off destination are not
+        claimed at all; they wait in Redis until it has room.
+        """
+        cfg = self.settings.webhooks
+        free = cfg.max_in_flight - len(self._tasks)
         if free <= 0:
-            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED, timeout=1)
-            return 1
-        size = min(free, self._claim_size)
-        ids = await self._claim(
-            keys=[store.DUE], args=[time.time(), self.settings.webhooks.lease_seconds, size]
-        )
+            return 1.0  # a finishing delivery kicks the loop
         now = time.time()
-        deferred: dict[str, float] = {}
-        for raw_id in ids:
-            delivery_id = raw_id.decode()
-            origin = self._origins.get(store.tag_of(delivery_id) or "")
-            wait = self.gate.deferral(origin, now) if origin else None
-            if wait is not None:
-                deferred[delivery_id] = now + wait
+        tags = [t.decode() for t in await self.redis.zrangebyscore(store.DUE_ORIGINS, "-inf", now)]
+        plan: list[tuple[str, int]] = []
+        retry_at = now + 1.0
+        for tag in tags:
+            budget = min(self.gate.budget(tag, now), free)
+            if budget <= 0:
+                if self.gate.blocked_until(tag) > now:
+                    retry_at = min(retry_at, self.gate.blocked_until(tag))
                 continue
-            if origin:
-                self.gate.reserve(origin)
-            task = asyncio.create_task(self._deliver(delivery_id, origin))
+            plan.append((tag, budget))
+            free -= budget
+            if free <= 0:
+                break
+        claimed: list[tuple[str, str]] = []
+        if plan:
+            pipe = self.redis.pipeline(transaction=False)
+            for tag, budget in plan:
+                await self._claim(
+                    keys=[store.due_key(tag), store.DUE_ORIGINS],
+                    args=[now, cfg.lease_seconds, budget, tag],
+                    client=pipe,
+                )
+            for (tag, _), ids in zip(plan, await pipe.execute(), strict=True):
+                claimed.extend((tag, raw_id.decode()) for raw_id in ids)
+        if not claimed:
+            upcoming = await self.redis.zrangebyscore(
+                store.DUE_ORIGINS, f"({now}", "+inf", start=0, num=1, withscores=True
+            )
+            if upcoming:
+                retry_at = min(retry_at, upcoming[0][1])
+            return max(retry_at - time.time(), 0.001)
+        pipe = self.redis.pipeline(transaction=False)
+        for _, delivery_id in claimed:
+            pipe.hgetall(store.delivery_key(delivery_id))
+        for (tag, delivery_id), raw in zip(claimed, await pipe.execute(), strict=True):
+            self.gate.reserve(tag)
+            task = asyncio.create_task(self._deliver(tag, delivery_id, raw))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        self._claim_size = self.settings.webhooks.max_in_flight
-        if deferred:
-            await self.redis.zadd(store.DUE, deferred)
-            if len(deferred) == len(ids) and self._tasks:
-                # Everything claimed waits for busy destinations: claim little until one of
-                # them progresses, instead of cycling the whole backlog through Redis.
-                self._claim_size = SMALL_CLAIM
-                await asyncio.wait(
-                    self._tasks, return_when=asyncio.FIRST_COMPLETED, timeout=BUSY_PAUSE
-                )
-        return len(ids)
-
-    async def _sleep_until_due(self, stop: asyncio.Event) -> None:
-        first = await self.redis.zrange(store.DUE, 0, 0, withscores=True)
-        delay = 1.0
-        if first:
-            delay = min(max(first[0][1] - time.time(), 0.0), 1.0)
-        if delay <= 0:
-            await asyncio.sleep(0.005)  # due items exist but were all claimed: yield
-            return
-        woke = await self.redis.blpop([store.WAKE], timeout=max(delay, 0.01))
-        if woke:
-            await self.redis.delete(store.WAKE)
+        return 0.0
 
     def _prune_if_due(self) -> None:
         now = time.time()
@@ -178,40 +219,35 @@ class DeliveryService:
 
     # -- one attempt --------------------------------------------------------------------------
 
-    async def _deliver(self, delivery_id: str, reserved_origin: str | None = None) -> None:
+    async def _deliver(self, tag: str, delivery_id: str, raw: dict[bytes, bytes]) -> None:
         try:
-            await self._attempt(delivery_id, reserved_origin)
+            await self._attempt(tag, delivery_id, raw)
         except Exception:
             # The lease brings the delivery back; nothing is lost, but say so loudly.
             log.exception("delivery %s: unexpected error; it returns after its lease", delivery_id)
+        finally:
+            at_low_water = self.gate.release(tag)
+            if at_low_water or len(self._tasks) == self.settings.webhooks.max_in_flight:
+                self._kick.set()
 
-    async def _attempt(self, delivery_id: str, reserved_origin: str | None = None) -> None:
-        key = store.delivery_key(delivery_id)
-        try:
-            raw = await self.redis.hgetall(key)
-        except BaseException:
-            if reserved_origin:
-                self.gate.state(reserved_origin).tasks -= 1
-            raise
+    async def _attempt(self, tag: str, delivery_id: str, raw: dict[bytes, bytes]) -> None:
         if not raw or raw.get(b"state") != store.PENDING.encode():
-            if reserved_origin:
-                self.gate.state(reserved_origin).tasks -= 1
-            await self.redis.zrem(store.DUE, delivery_id)
+            # Delivered, failed or expired since it was queued (a redelivery may requeue it).
+            await self._drop(keys=[store.due_key(tag), store.DUE_ORIGINS], args=[delivery_id, tag])
             return
         delivery = store.Delivery.from_hash(raw)
-        origin = reserved_origin or origin_of(delivery.url)
-        if reserved_origin is None:
-            self._origins[store.tag_of(delivery_id) or ""] = origin
-            wait = self.gate.deferral(origin)
-            if wait is not None:
-                await self.redis.zadd(store.DUE, {delivery_id: time.time() + wait})
-                return
         asked = time.monotonic()
-        async with self.gate.slot(origin, reserved=reserved_origin is not None):
+        async with self.gate.slot(tag):
+            blocked_until = self.gate.blocked_until(tag)
+            if blocked_until > time.time():
+                # The destination was backed off while this one waited for a slot: no attempt
+                # now; it is due again when the back-off ends.
+                await self.redis.zadd(store.due_key(tag), {delivery_id: blocked_until}, xx=True)
+                return
             if time.monotonic() - asked > 1.0:
                 # Waiting for the slot took a while: renew the lease before the attempt.
                 lease_end = time.time() + self.settings.webhooks.lease_seconds
-                await self.redis.zadd(store.DUE, {delivery_id: lease_end}, xx=True)
+                await self.redis.zadd(store.due_key(tag), {delivery_id: lease_end}, xx=True)
             started = time.monotonic()
             outcome = AttemptOutcome("retry", reason="delivery interrupted")
             try:
@@ -219,15 +255,16 @@ class DeliveryService:
             finally:
                 latency = time.monotonic() - started
                 self.gate.record(
-                    origin,
+                    tag,
                     succeeded=outcome.verdict == "success",
                     counts_as_failure=not outcome.refused,
                 )
-        await self._record(delivery, outcome, latency)
+        self._record(tag, delivery, outcome, latency)
 
     async def _run_caller(self, delivery: store.Delivery) -> AttemptOutcome:
         try:
-            webhook = WebhookConfig.model_validate(delivery.webhook)
+            # A copy per attempt: a caller that changes its config changes only its own.
+            webhook = _webhook_config(delivery.webhook_json).model_copy()
             caller = callers.get(delivery.caller)(webhook)
         except Exception as exc:
             return AttemptOutcome("give_up", reason=f"webhook cannot be delivered: {exc}")
@@ -285,9 +322,10 @@ class DeliveryService:
             max_retries = len(schedule)
         return retry.RetryPolicy(intervals=schedule, max_retries=max_retries, jitter=cfg.jitter)
 
-    async def _record(
-        self, delivery: store.Delivery, outcome: AttemptOutcome, latency: float
+    def _record(
+        self, tag: str, delivery: store.Delivery, outcome: AttemptOutcome, latency: float
     ) -> None:
+        """Hand the attempt's outcome to the journal (written to Redis in the next batch)."""
         now = time.time()
         attempt_no = delivery.attempts + 1
         state = store.PENDING
@@ -317,11 +355,6 @@ class DeliveryService:
             "response_body": outcome.response_body,
             "next_attempt_at": next_at,
         }
-        retention = self.settings.webhooks.retention_seconds
-        key = store.delivery_key(delivery.id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(store.attempts_key(delivery.id), json.dumps(attempt))
-        pipe.expire(store.attempts_key(delivery.id), retention)
         fields: dict[str, Any] = {
             "state": state,
             "attempts": attempt_no,
@@ -332,20 +365,19 @@ class DeliveryService:
         }
         if state == store.PENDING:
             fields["retries_done"] = delivery.retries_done + 1
-            pipe.zadd(store.DUE, {delivery.id: next_at})
-        else:
-            pipe.zrem(store.DUE, delivery.id)
-        pipe.hset(key, mapping=fields)
-        pipe.hincrby(store.STATS, "attempts", 1)
-        pipe.hincrby(store.STATS, f"attempts_{outcome.verdict}", 1)
-        if exhausted:
-            pipe.hincrby(store.STATS, "exhausted", 1)
-        if outcome.refused:
-            pipe.hincrby(store.STATS, "refused", 1)
-        pipe.hincrbyfloat(store.STATS, "latency_sum", latency)
-        bucket = next((b for b in LATENCY_BUCKETS if latency <= b), "inf")
-        pipe.hincrby(store.STATS, f"latency_le_{bucket}", 1)
-        await pipe.execute()
+        self.journal.add(
+            AttemptRecord(
+                delivery_id=delivery.id,
+                tag=tag,
+                attempt=attempt,
+                fields=fields,
+                next_at=next_at,
+                verdict=outcome.verdict,
+                latency=latency,
+                exhausted=exhausted,
+                refused=outcome.refused,
+            )
+        )
         if outcome.verdict != "success":
             log.warning(
                 "webhook %s for job %s to %s: attempt %d failed (%s)%s",

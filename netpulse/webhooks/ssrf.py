@@ -26,6 +26,7 @@ packets end up; ``deny_cidrs`` are matched against both forms.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -212,8 +213,24 @@ def check_ip(ip: str | IPAddress, policy: DestinationPolicy) -> None:
     """Raise DestinationRefused if the policy forbids delivering to ``ip``.
 
     Raises ValueError if ``ip`` is not an IP address at all (a programming error).
+    Verdicts are cached per (address, policy): both are immutable, and the delivery service
+    asks for the same few receivers thousands of times a second.
     """
-    addr = _parse_ip(ip)
+    reason = _refusal_of(_parse_ip(ip), policy)
+    if reason is not None:
+        raise DestinationRefused(reason)
+
+
+@functools.lru_cache(maxsize=4096)
+def _refusal_of(addr: IPAddress, policy: DestinationPolicy) -> str | None:
+    try:
+        _check_ip_uncached(addr, policy)
+    except DestinationRefused as exc:
+        return exc.reason
+    return None
+
+
+def _check_ip_uncached(addr: IPAddress, policy: DestinationPolicy) -> None:
     embedded = _embedded_ipv4(addr)
     for candidate in (addr, *embedded):
         denied_by = _first_match(candidate, policy._deny)
@@ -317,6 +334,7 @@ def _parse_url(url: str) -> httpx.URL:
         raise ValueError(f"{url!r} is not a valid URL ({exc}).") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def check_url(url: str) -> tuple[str, str, int]:
     """Validate a webhook URL's text and return ``(scheme, host, port)``.
 
@@ -357,14 +375,19 @@ def pinned_request_args(url: str, ip: str) -> tuple[str, dict[str, str], dict]:
     original name in TLS SNI and verify the certificate against it. Pass the three values to
     ``httpx.Client.request(method, url, headers=..., extensions=...)``.
     """
+    pinned, host_header, sni = _pinned(url, ip)
+    return pinned, {"Host": host_header}, ({"sni_hostname": sni} if sni else {})
+
+
+@functools.lru_cache(maxsize=4096)
+def _pinned(url: str, ip: str) -> tuple[str, str, str | None]:
+    """The pure part of :func:`pinned_request_args`, cached (it parses the URL twice);
+    the public function returns fresh dicts, which httpx may fill in."""
     check_url(url)
     parsed = _parse_url(url)
     addr = _parse_ip(ip)
     if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id:
         raise ValueError(f"Cannot pin to {ip!r}: scoped IPv6 addresses cannot appear in URLs.")
     pinned = parsed.copy_with(host=str(addr))
-    headers = {"Host": parsed.netloc.decode("ascii")}
-    extensions = (
-        {"sni_hostname": parsed.raw_host.decode("ascii")} if parsed.scheme == "https" else {}
-    )
-    return str(pinned), headers, extensions
+    sni = parsed.raw_host.decode("ascii") if parsed.scheme == "https" else None
+    return str(pinned), parsed.netloc.decode("ascii"), sni

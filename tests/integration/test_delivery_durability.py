@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 
 from redis import Redis
-from redis import asyncio as aioredis
 
 from netpulse.config import load_settings
-from netpulse.models.request import ExecutionRequest
 from netpulse.runtime.redis_server import RedisServer
 from netpulse.webhooks import store
 from netpulse.webhooks.outbox import record_final_event
-from netpulse.webhooks.service import DeliveryService
+from tests.support.delivery import delivery_service, record_success, request_with_webhook
 from tests.support.receiver import Receiver
-
-
-def _request(url: str) -> ExecutionRequest:
-    return ExecutionRequest.model_validate(
-        {
-            "driver": "paramiko",
-            "connection_args": {"host": "127.0.0.1", "username": "u", "password": "device-pw"},
-            "command": "true",
-            "webhook": {"url": url, "auth": ["u", "hook-pw"]},
-        }
-    )
 
 
 def test_pending_event_survives_redis_restart_and_is_delivered(
@@ -38,24 +23,14 @@ def test_pending_event_survives_redis_restart_and_is_delivered(
     url = server.start()
     try:
         conn = Redis.from_url(url)
-        delivery_id = record_final_event(
-            conn,
-            job_id="job-durable-1",
-            req=_request(receiver.url()),
-            status="finished",
-            meta={"host": "127.0.0.1", "command": ["true"]},
-            created_at=None,
-            started_at=None,
-            ended_at=None,
-            retval=[{"command": "true", "stdout": "", "exit_status": 0}],
-            error=None,
-        )
+        req = request_with_webhook({"url": receiver.url(), "auth": ["u", "hook-pw"]})
+        delivery_id = record_success(conn, "job-durable-1", req)
         assert delivery_id is not None
         # A second report of the same job's end is a duplicate and records nothing.
         again = record_final_event(
             conn,
             job_id="job-durable-1",
-            req=_request(receiver.url()),
+            req=req,
             status="failed",
             meta={},
             created_at=None,
@@ -69,30 +44,17 @@ def test_pending_event_survives_redis_restart_and_is_delivered(
         server.stop()
         url = server.start()
         conn = Redis.from_url(url)
-        assert conn.zscore(store.DUE, delivery_id) is not None
+        assert conn.zscore(store.due_key_of(delivery_id), delivery_id) is not None
 
         settings = load_settings(redis={"url": url})
-        stop = asyncio.Event()
-        loop = asyncio.new_event_loop()
-
-        async def main() -> None:
-            redis = aioredis.from_url(url)
-            try:
-                await DeliveryService(redis, settings).run(stop)
-            finally:
-                await redis.aclose()
-
-        thread = threading.Thread(target=loop.run_until_complete, args=(main(),))
-        thread.start()
-        try:
+        with delivery_service(settings):
             [got] = receiver.wait_for("/hook")
-        finally:
-            loop.call_soon_threadsafe(stop.set)
-            thread.join(timeout=15)
+        # The service wrote the attempt's outcome before it stopped.
         assert got.json()["id"] == "job-durable-1"
         assert b"device-pw" not in got.body and b"hook-pw" not in got.body
         raw = conn.hgetall(store.delivery_key(delivery_id))
         assert raw[b"state"] == b"succeeded"
+        assert conn.zscore(store.due_key_of(delivery_id), delivery_id) is None
         assert b"device-pw" not in b"".join(raw.values())
     finally:
         server.stop()

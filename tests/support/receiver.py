@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
+
 
 @dataclass
 class Received:
     method: str
     path: str
-    headers: dict[str, str]
+    #: case-insensitive, as HTTP header names are (the sender may send them in lower case)
+    headers: httpx.Headers
     body: bytes
     at: float
 
@@ -53,7 +56,9 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path.split("?")[0]
-                item = Received(self.command, self.path, dict(self.headers), body, time.time())
+                item = Received(
+                    self.command, self.path, httpx.Headers(self.headers.items()), body, time.time()
+                )
                 with receiver._cond:
                     receiver.received.append(item)
                     receiver._cond.notify_all()

@@ -1,8 +1,9 @@
-"""Per-origin fairness: the in-flight cap, the task limit and the back-off after failures."""
+"""Per-origin fairness: the in-flight cap, the claim budget and the back-off after failures."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from netpulse.webhooks.origins import OriginGate, origin_of
 
@@ -19,12 +20,15 @@ def test_cap_limits_requests_in_flight_and_the_rest_wait() -> None:
 
         async def attempt() -> None:
             nonlocal running, peak
-            assert gate.deferral("http://a:80") is None
-            async with gate.slot("http://a:80"):
-                running += 1
-                peak = max(peak, running)
-                await asyncio.sleep(0.01)
-                running -= 1
+            gate.reserve("a")
+            try:
+                async with gate.slot("a"):
+                    running += 1
+                    peak = max(peak, running)
+                    await asyncio.sleep(0.01)
+                    running -= 1
+            finally:
+                gate.release("a")
 
         await asyncio.gather(*(attempt() for _ in range(6)))
         return peak
@@ -32,32 +36,36 @@ def test_cap_limits_requests_in_flight_and_the_rest_wait() -> None:
     assert asyncio.run(main()) == 2
 
 
-def test_an_origin_at_its_task_limit_is_deferred_and_others_are_not() -> None:
-    async def main() -> None:
-        gate = OriginGate(cap=1, threshold=5, backoff=30, max_tasks=2)
-        async with gate.slot("http://a:80"):
-            assert gate.deferral("http://a:80") is None  # one task so far, limit two
-        state = gate.state("http://a:80")
-        state.tasks = 2
-        assert gate.deferral("http://a:80") is not None
-        assert gate.deferral("http://b:80") is None
+def test_budget_shrinks_with_tasks_and_other_origins_keep_theirs() -> None:
+    gate = OriginGate(cap=1, threshold=5, backoff=30, max_tasks=4)
+    assert gate.budget("a") == 4
+    for _ in range(4):
+        gate.reserve("a")
+    assert gate.budget("a") == 0
+    assert gate.budget("b") == 4
 
-    asyncio.run(main())
+
+def test_release_reports_the_low_water_mark_once() -> None:
+    gate = OriginGate(cap=1, threshold=5, backoff=30, max_tasks=4)
+    for _ in range(4):
+        gate.reserve("a")
+    assert [gate.release("a") for _ in range(4)] == [False, True, False, False]
+    assert gate.budget("a") == 4
 
 
 def test_repeated_failures_back_the_origin_off_and_success_resets() -> None:
     gate = OriginGate(cap=10, threshold=3, backoff=30)
-    origin = "http://a:80"
     for _ in range(3):
-        gate.record(origin, succeeded=False, counts_as_failure=True)
-    wait = gate.deferral(origin)
-    assert wait is not None and 29 < wait <= 30
-    gate.state(origin).blocked_until = 0
-    gate.record(origin, succeeded=True, counts_as_failure=False)
-    assert gate.state(origin).consecutive_failures == 0
+        gate.record("a", succeeded=False, counts_as_failure=True)
+    assert gate.budget("a") == 0
+    assert 29 < gate.blocked_until("a") - time.time() <= 30
+    assert gate.budget("a", now=gate.blocked_until("a") + 0.1) > 0
+    gate.record("a", succeeded=True, counts_as_failure=False)
+    assert gate.blocked_until("a") == 0
+    assert gate.state("a").consecutive_failures == 0
 
 
 def test_refusals_do_not_count_as_receiver_failures() -> None:
     gate = OriginGate(cap=10, threshold=1, backoff=30)
-    gate.record("http://a:80", succeeded=False, counts_as_failure=False)
-    assert gate.deferral("http://a:80") is None
+    gate.record("a", succeeded=False, counts_as_failure=False)
+    assert gate.budget("a") > 0

@@ -11,6 +11,7 @@ import asyncio
 import time
 from typing import Any
 
+import aiohttp
 import httpx
 
 from netpulse.plugins.webhooks.base import AttemptOutcome, BaseWebHookCaller, DeliveryContext
@@ -71,9 +72,9 @@ class BasicWebHookCaller(BaseWebHookCaller):
                 follow_redirects=False,
                 extensions=extensions,
             )
-        except (httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:
             verdict = retry.classify_exception(exc)
-            if isinstance(exc, httpx.TimeoutException):
+            if retry.is_timeout(exc):
                 verdict = retry.Verdict("retry", f"timed out after {self.webhook.timeout:g} s")
             return AttemptOutcome(verdict.kind, reason=verdict.reason, remote_ip=ip)
         finally:

@@ -1,0 +1,151 @@
+"""Write attempt outcomes to Redis in batches (the delivery log, record state, counters).
+
+At 1,000 deliveries per second, one Redis transaction per attempt would cost more CPU than
+the HTTP request itself. The delivery service instead hands each outcome to the journal,
+which writes everything that finished meanwhile in one pipeline: one ``FINISH`` script per
+attempt (log entry, record fields, next due time or removal from the due set, all atomic)
+and the counters of the whole batch as a few ``HINCRBY``. A batch is written as soon as the
+previous one is done, so under light load each outcome is written at once.
+
+If the process dies before a batch is written, those deliveries are still leased in Redis and
+are attempted again when the lease ends: delivery stays at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from redis import asyncio as aioredis
+
+from netpulse.webhooks import store
+from netpulse.webhooks.metrics import LATENCY_BUCKETS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AttemptRecord:
+    """One attempt's outcome, as it goes to Redis."""
+
+    delivery_id: str
+    tag: str
+    attempt: dict[str, Any]
+    fields: dict[str, Any]
+    next_at: float | None
+    verdict: str
+    latency: float
+    exhausted: bool = False
+    refused: bool = False
+
+    def counters(self) -> Counter[str]:
+        counts: Counter[str] = Counter(attempts=1)
+        counts[f"attempts_{self.verdict}"] += 1
+        if self.exhausted:
+            counts["exhausted"] += 1
+        if self.refused:
+            counts["refused"] += 1
+        bucket = next((b for b in LATENCY_BUCKETS if self.latency <= b), "inf")
+        counts[f"latency_le_{bucket}"] += 1
+        return counts
+
+
+class OutcomeJournal:
+    def __init__(self, redis: aioredis.Redis, retention: int) -> None:
+        self.redis = redis
+        self.retention = retention
+        self._finish = redis.register_script(store.FINISH_SCRIPT)
+        self._pending: list[AttemptRecord] = []
+        self._ready = asyncio.Event()
+        self._closing = False
+
+    def add(self, record: AttemptRecord) -> None:
+        self._pending.append(record)
+        self._ready.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    async def run(self) -> None:
+        """Write batches until :meth:`close`, then return with nothing left pending (unless
+        Redis stays unavailable: :meth:`flush_all` then reports what was not written)."""
+        while not (self._closing and not self._pending):
+            await self._ready.wait()
+            self._ready.clear()
+            if not await self.flush():
+                if self._closing:
+                    return
+                await asyncio.sleep(1)  # Redis unavailable: keep the batch, try again
+
+    def close(self) -> None:
+        """Ask :meth:`run` to write what is pending and return."""
+        self._closing = True
+        self._ready.set()
+
+    async def flush(self) -> bool:
+        """Write what is pending now; False (and the records kept) when Redis failed."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return True
+        pipe = self.redis.pipeline(transaction=False)
+        counts: Counter[str] = Counter()
+        latency_sum = 0.0
+        for record in batch:
+            flat: list[Any] = []
+            for name, value in record.fields.items():
+                flat.extend((name, value))
+            await self._finish(
+                keys=[
+                    store.delivery_key(record.delivery_id),
+                    store.attempts_key(record.delivery_id),
+                    store.due_key(record.tag),
+                    store.DUE_ORIGINS,
+                ],
+                args=[
+                    record.delivery_id,
+                    json.dumps(record.attempt),
+                    self.retention,
+                    record.next_at if record.next_at is not None else "",
+                    record.tag,
+                    *flat,
+                ],
+                client=pipe,
+            )
+            counts.update(record.counters())
+            latency_sum += record.latency
+        for name, count in counts.items():
+            pipe.hincrby(store.STATS, name, count)
+        pipe.hincrbyfloat(store.STATS, "latency_sum", latency_sum)
+        try:
+            await pipe.execute()
+        except asyncio.CancelledError:
+            self._pending[:0] = batch  # not known to be written: keep it for the next flush
+            raise
+        except Exception:  # RedisError above all; whatever it was, the records are kept
+            log.warning(
+                "could not write %d attempt outcome(s) to Redis; retrying",
+                len(batch),
+                exc_info=True,
+            )
+            self._pending[:0] = batch
+            self._ready.set()
+            return False
+        return True
+
+    async def flush_all(self, attempts: int = 5) -> None:
+        """Write everything still pending (at shutdown), trying a few times."""
+        for _ in range(attempts):
+            if await self.flush() and not self._pending:
+                return
+            await asyncio.sleep(0.5)
+        if self._pending:
+            log.error(
+                "%d attempt outcome(s) not written (Redis unavailable); those deliveries are "
+                "attempted again when their lease ends",
+                len(self._pending),
+            )

@@ -1,0 +1,94 @@
+"""The delivery service's HTTP client (httpx on aiohttp's pool) against real loopback sockets:
+what each transport failure is called in the delivery log, and that no cookie is kept."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from netpulse.webhooks import retry
+from netpulse.webhooks.http import make_client
+from tests.support.receiver import Receiver
+
+
+def _post(url: str, timeout: float = 5.0) -> BaseException | httpx.Response:
+    async def main() -> BaseException | httpx.Response:
+        client = make_client(4)
+        try:
+            return await client.post(url, content=b"{}", timeout=timeout)
+        except Exception as exc:
+            return exc
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def listening_socket() -> Iterator[socket.socket]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def test_closed_port_is_connection_refused() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    error = _post(f"http://127.0.0.1:{port}/")
+    assert isinstance(error, Exception)
+    assert retry.classify_exception(error) == retry.Verdict("retry", "connection refused")
+    assert not retry.is_timeout(error)
+
+
+def test_receiver_that_never_answers_is_a_timeout_not_a_connect_failure(
+    listening_socket: socket.socket,
+) -> None:
+    port = listening_socket.getsockname()[1]
+    error = _post(f"http://127.0.0.1:{port}/", timeout=0.3)
+    assert isinstance(error, Exception)
+    assert retry.is_timeout(error)
+    verdict = retry.classify_exception(error)
+    assert verdict.kind == "retry" and verdict.reason.startswith("timed out")
+    assert "connecting" not in verdict.reason
+
+
+def test_receiver_that_hangs_up_without_answering(listening_socket: socket.socket) -> None:
+    def hang_up() -> None:
+        conn, _ = listening_socket.accept()
+        conn.recv(65536)
+        conn.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    error = _post(f"http://127.0.0.1:{listening_socket.getsockname()[1]}/")
+    thread.join(5)
+    assert isinstance(error, Exception)
+    verdict = retry.classify_exception(error)
+    assert verdict == retry.Verdict("retry", "receiver closed the connection without an answer")
+    assert not retry.is_timeout(error)
+
+
+def test_cookies_a_receiver_sets_are_never_sent_back(receiver: Receiver) -> None:
+    receiver.behave("/c", headers={"Set-Cookie": "planted=1; Path=/"})
+
+    async def main() -> None:
+        client = make_client(4)
+        try:
+            for _ in range(2):
+                (await client.post(receiver.url("/c"), content=b"{}")).raise_for_status()
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+    first, second = receiver.wait_for("/c", count=2)
+    assert "cookie" not in first.headers and "cookie" not in second.headers
