@@ -80,7 +80,7 @@ def redeliver(conn: Redis, delivery_id: str) -> dict[str, Any]:
     pipe = conn.pipeline(transaction=True)
     pipe.hset(key, mapping={"state": store.PENDING, "retries_done": 0, "next_at": now})
     pipe.eval(
-        store.SCHEDULE_NOW_SCRIPT, 2, store.due_key(tag), store.DUE_ORIGINS, delivery_id, now, tag
+        store.SCHEDULE_SCRIPT, 2, store.due_key(tag), store.DUE_ORIGINS, delivery_id, now, tag, "0"
     )
     pipe.lpush(store.WAKE, delivery_id)
     pipe.execute()

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from netpulse.webhooks import store
 from netpulse.webhooks.metrics import LATENCY_BUCKETS
@@ -34,6 +36,8 @@ class AttemptRecord:
 
     delivery_id: str
     tag: str
+    #: the record's attempt count when this attempt started (FINISH ignores a stale outcome)
+    attempts_before: int
     attempt: dict[str, Any]
     fields: dict[str, Any]
     next_at: float | None
@@ -52,6 +56,17 @@ class AttemptRecord:
         bucket = next((b for b in LATENCY_BUCKETS if self.latency <= b), "inf")
         counts[f"latency_le_{bucket}"] += 1
         return counts
+
+
+def _redis_value(value: Any) -> str | bytes | int | float:
+    """A record field as Redis stores it (None as empty, anything unusual as text)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str | bytes | int | float):
+        return value
+    return str(value)
 
 
 class OutcomeJournal:
@@ -77,7 +92,12 @@ class OutcomeJournal:
         while not (self._closing and not self._pending):
             await self._ready.wait()
             self._ready.clear()
-            if not await self.flush():
+            try:
+                written = await self.flush()
+            except Exception:  # a bug must not stop every later outcome from being written
+                log.exception("writing attempt outcomes failed; continuing")
+                written = False
+            if not written:
                 if self._closing:
                     return
                 await asyncio.sleep(1)  # Redis unavailable: keep the batch, try again
@@ -87,8 +107,34 @@ class OutcomeJournal:
         self._closing = True
         self._ready.set()
 
+    def _arguments(self, record: AttemptRecord) -> tuple[list[str], list[Any]]:
+        flat: list[Any] = []
+        for name, value in record.fields.items():
+            flat.extend((name, _redis_value(value)))
+        keys = [
+            store.delivery_key(record.delivery_id),
+            store.attempts_key(record.delivery_id),
+            store.due_key(record.tag),
+            store.DUE_ORIGINS,
+        ]
+        args = [
+            record.delivery_id,
+            json.dumps(record.attempt, default=str),
+            self.retention,
+            record.next_at if record.next_at is not None else "",
+            record.tag,
+            record.attempts_before,
+            *flat,
+        ]
+        return keys, args
+
     async def flush(self) -> bool:
-        """Write what is pending now; False (and the records kept) when Redis failed."""
+        """Write what is pending now; False (and the records kept) when Redis is unreachable.
+
+        A record that cannot be encoded is logged and dropped (its delivery is attempted again
+        after its lease); a batch Redis refuses is logged and dropped for the same reason.
+        Neither may block the outcomes that follow.
+        """
         batch, self._pending = self._pending, []
         if not batch:
             return True
@@ -96,26 +142,12 @@ class OutcomeJournal:
         counts: Counter[str] = Counter()
         latency_sum = 0.0
         for record in batch:
-            flat: list[Any] = []
-            for name, value in record.fields.items():
-                flat.extend((name, value))
-            await self._finish(
-                keys=[
-                    store.delivery_key(record.delivery_id),
-                    store.attempts_key(record.delivery_id),
-                    store.due_key(record.tag),
-                    store.DUE_ORIGINS,
-                ],
-                args=[
-                    record.delivery_id,
-                    json.dumps(record.attempt),
-                    self.retention,
-                    record.next_at if record.next_at is not None else "",
-                    record.tag,
-                    *flat,
-                ],
-                client=pipe,
-            )
+            try:
+                keys, args = self._arguments(record)
+            except Exception:
+                log.exception("attempt outcome of %s cannot be stored; dropped", record.delivery_id)
+                continue
+            await self._finish(keys=keys, args=args, client=pipe)
             counts.update(record.counters())
             latency_sum += record.latency
         for name, count in counts.items():
@@ -126,7 +158,7 @@ class OutcomeJournal:
         except asyncio.CancelledError:
             self._pending[:0] = batch  # not known to be written: keep it for the next flush
             raise
-        except Exception:  # RedisError above all; whatever it was, the records are kept
+        except (RedisConnectionError, RedisTimeoutError, OSError):
             log.warning(
                 "could not write %d attempt outcome(s) to Redis; retrying",
                 len(batch),
@@ -135,6 +167,12 @@ class OutcomeJournal:
             self._pending[:0] = batch
             self._ready.set()
             return False
+        except Exception:
+            log.exception(
+                "Redis refused a batch of %d attempt outcome(s); dropped (those deliveries are "
+                "attempted again after their lease)",
+                len(batch),
+            )
         return True
 
     async def flush_all(self, attempts: int = 5) -> None:

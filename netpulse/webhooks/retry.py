@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import ssl
 import time
 from collections.abc import Mapping
@@ -180,8 +181,14 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _short(text: str) -> str:
-    line = " ".join(text.split())
+# A URL in an error text, split so credentials and the query string can be left out: the
+# delivery log shows URLs without them (webhook URLs may carry a token in the query).
+_URL = re.compile(r"(https?://)(?:[^/\s'\"@]*@)?([^\s'\"?#]*)(?:[?#][^\s'\"]*)?")
+
+
+def short_reason(text: str) -> str:
+    """One line of at most 200 characters, URLs without credentials or query string."""
+    line = " ".join(_URL.sub(r"\1\2", text).split())
     return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 1] + "…"
 
 
@@ -207,9 +214,9 @@ def classify_exception(exc: BaseException) -> Verdict:
     same address cannot succeed until an operator changes the policy, and then redelivers.
     """
     if isinstance(exc, DestinationRefused):
-        return Verdict("give_up", _short(f"destination refused: {exc.reason}"))
+        return Verdict("give_up", short_reason(f"destination refused: {exc.reason}"))
     if isinstance(exc, DestinationUnresolvable):
-        return Verdict("retry", _short(f"DNS lookup failed: {exc}"))
+        return Verdict("retry", short_reason(f"DNS lookup failed: {exc}"))
     # The cause chain first: a transport may report a refused or dropped connection under a
     # generic (even a timeout) exception type; the operating system's error says what it was.
     for cause in _causes(exc):
@@ -218,9 +225,14 @@ def classify_exception(exc: BaseException) -> Verdict:
         if isinstance(cause, ConnectionResetError):
             return Verdict("retry", "connection reset by the receiver")
         if isinstance(cause, ssl.SSLError):
-            return Verdict("retry", _short(f"TLS failed: {cause}"))
+            return Verdict("retry", short_reason(f"TLS failed: {cause}"))
         if isinstance(cause, aiohttp.ServerDisconnectedError):
             return Verdict("retry", "receiver closed the connection without an answer")
+        if isinstance(cause, aiohttp.ClientResponseError):
+            # Its text names the request URL (query string included): use the message only.
+            return Verdict(
+                "retry", short_reason(f"receiver broke the HTTP protocol: {cause.message}")
+            )
     if is_timeout(exc):
         seconds = _timeout_seconds(exc) if isinstance(exc, httpx.TimeoutException) else None
         from_aiohttp = _aiohttp_errors(exc)
@@ -236,10 +248,12 @@ def classify_exception(exc: BaseException) -> Verdict:
     if "Connection refused" in text or "Errno 111" in text:
         return Verdict("retry", "connection refused")
     if isinstance(exc, httpx.RemoteProtocolError):
-        return Verdict("retry", _short(f"receiver broke the HTTP protocol: {text}"))
+        return Verdict("retry", short_reason(f"receiver broke the HTTP protocol: {text}"))
     if isinstance(exc, httpx.ConnectError):
-        return Verdict("retry", _short(f"could not connect: {text}"))
-    return Verdict("retry", _short(f"{type(exc).__name__}: {text}" if text else type(exc).__name__))
+        return Verdict("retry", short_reason(f"could not connect: {text}"))
+    return Verdict(
+        "retry", short_reason(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    )
 
 
 def next_attempt_delay(

@@ -73,7 +73,10 @@ class DeliveryService:
             cfg.max_in_flight_per_origin,
             cfg.origin_failure_threshold,
             cfg.origin_backoff_seconds,
-            max_tasks=max(cfg.max_in_flight // 2, 1),
+            # Deliveries one origin may hold (in flight or waiting for one of its slots): a
+            # few batches' worth, and a small share of all slots, so slow origins with
+            # backlogs cannot hold every slot between them.
+            max_tasks=max(min(cfg.max_in_flight // 4, cfg.max_in_flight_per_origin * 8), 1),
         )
         self.secrets = [
             s.get_secret_value()
@@ -88,6 +91,14 @@ class DeliveryService:
         self._kick = asyncio.Event()
         self._claim = redis.register_script(store.CLAIM_SCRIPT)
         self._drop = redis.register_script(store.DROP_SCRIPT)
+        self._schedule = redis.register_script(store.SCHEDULE_SCRIPT)
+        self._renew = redis.register_script(store.RENEW_SCRIPT)
+        #: deliveries this process has claimed and not finished: id -> origin tag
+        self._held: dict[str, str] = {}
+        #: Global slots only origins holding no delivery in this process may take, so that
+        #: a few slow origins with backlogs cannot fill every slot (a new origin always
+        #: finds room).
+        self._reserve = cfg.max_in_flight // 8
         self._rng = random.Random()
         self._last_prune = 0.0
 
@@ -95,9 +106,11 @@ class DeliveryService:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("webhook delivery service started (%s)", USER_AGENT)
+        await self._migrate_legacy_due()
         helpers = [
             asyncio.create_task(self._listen_for_wakes(stop)),
             asyncio.create_task(self._kick_on(stop)),
+            asyncio.create_task(self._keep_leases()),
         ]
         journal = asyncio.create_task(self.journal.run())
         try:
@@ -125,9 +138,49 @@ class DeliveryService:
             if not journal.done():
                 journal.cancel()
                 await asyncio.gather(journal, return_exceptions=True)
-            await self.journal.flush_all()
+            try:
+                await asyncio.wait_for(self.journal.flush_all(), 15)
+            except TimeoutError:
+                log.error(
+                    "Redis did not answer within 15 s; %d attempt outcome(s) not written "
+                    "(those deliveries are attempted again after their lease)",
+                    self.journal.backlog,
+                )
             await self.http.aclose()
             log.info("webhook delivery service stopped")
+
+    async def _migrate_legacy_due(self) -> None:
+        """Earlier versions kept one due set for all origins: file its deliveries per origin."""
+        while True:
+            try:
+                moved = await store.migrate_legacy_due(self.redis)
+            except RedisError:
+                log.warning("Redis unavailable at start; retrying in 1 s", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if moved:
+                log.info("moved %d pending deliveries to the per-origin due sets", moved)
+            return
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of held deliveries every third of a lease, so a delivery that
+        waits long for a slot (slow receiver, long timeouts) is never claimed twice."""
+        lease = self.settings.webhooks.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            by_tag: dict[str, list[str]] = {}
+            for delivery_id, tag in self._held.items():
+                by_tag.setdefault(tag, []).append(delivery_id)
+            if not by_tag:
+                continue
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                until = time.time() + lease
+                for tag, ids in by_tag.items():
+                    await self._renew(keys=[store.due_key(tag)], args=[until, *ids], client=pipe)
+                await pipe.execute()
+            except RedisError:
+                log.warning("could not renew delivery leases; retrying", exc_info=True)
 
     async def _kick_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -161,10 +214,14 @@ class DeliveryService:
             return 1.0  # a finishing delivery kicks the loop
         now = time.time()
         tags = [t.decode() for t in await self.redis.zrangebyscore(store.DUE_ORIGINS, "-inf", now)]
+        # Origins holding fewest deliveries first (then oldest due first): a busy origin
+        # cannot take the slots an idle one needs.
+        tags.sort(key=lambda tag: self.gate.state(tag).tasks)
         plan: list[tuple[str, int]] = []
         retry_at = now + 1.0
         for tag in tags:
-            budget = min(self.gate.budget(tag, now), free)
+            room = free if self.gate.state(tag).tasks == 0 else free - self._reserve
+            budget = min(self.gate.budget(tag, now), room)
             if budget <= 0:
                 if self.gate.blocked_until(tag) > now:
                     retry_at = min(retry_at, self.gate.blocked_until(tag))
@@ -195,6 +252,9 @@ class DeliveryService:
         for _, delivery_id in claimed:
             pipe.hgetall(store.delivery_key(delivery_id))
         for (tag, delivery_id), raw in zip(claimed, await pipe.execute(), strict=True):
+            if delivery_id in self._held:
+                continue  # its lease ran out while Redis was unreachable; it is still ours
+            self._held[delivery_id] = tag
             self.gate.reserve(tag)
             task = asyncio.create_task(self._deliver(tag, delivery_id, raw))
             self._tasks.add(task)
@@ -226,6 +286,7 @@ class DeliveryService:
             # The lease brings the delivery back; nothing is lost, but say so loudly.
             log.exception("delivery %s: unexpected error; it returns after its lease", delivery_id)
         finally:
+            del self._held[delivery_id]
             at_low_water = self.gate.release(tag)
             if at_low_water or len(self._tasks) == self.settings.webhooks.max_in_flight:
                 self._kick.set()
@@ -236,18 +297,16 @@ class DeliveryService:
             await self._drop(keys=[store.due_key(tag), store.DUE_ORIGINS], args=[delivery_id, tag])
             return
         delivery = store.Delivery.from_hash(raw)
-        asked = time.monotonic()
         async with self.gate.slot(tag):
             blocked_until = self.gate.blocked_until(tag)
             if blocked_until > time.time():
                 # The destination was backed off while this one waited for a slot: no attempt
                 # now; it is due again when the back-off ends.
-                await self.redis.zadd(store.due_key(tag), {delivery_id: blocked_until}, xx=True)
+                await self._schedule(
+                    keys=[store.due_key(tag), store.DUE_ORIGINS],
+                    args=[delivery_id, blocked_until, tag, "1"],
+                )
                 return
-            if time.monotonic() - asked > 1.0:
-                # Waiting for the slot took a while: renew the lease before the attempt.
-                lease_end = time.time() + self.settings.webhooks.lease_seconds
-                await self.redis.zadd(store.due_key(tag), {delivery_id: lease_end}, xx=True)
             started = time.monotonic()
             outcome = AttemptOutcome("retry", reason="delivery interrupted")
             try:
@@ -264,7 +323,7 @@ class DeliveryService:
     async def _run_caller(self, delivery: store.Delivery) -> AttemptOutcome:
         try:
             # A copy per attempt: a caller that changes its config changes only its own.
-            webhook = _webhook_config(delivery.webhook_json).model_copy()
+            webhook = _webhook_config(delivery.webhook_json).model_copy(deep=True)
             caller = callers.get(delivery.caller)(webhook)
         except Exception as exc:
             return AttemptOutcome("give_up", reason=f"webhook cannot be delivered: {exc}")
@@ -310,7 +369,8 @@ class DeliveryService:
             log.warning(
                 "delivery %s: caller %s raised", delivery.id, delivery.caller, exc_info=True
             )
-            return AttemptOutcome("retry", reason=f"caller error: {type(exc).__name__}: {exc}")
+            reason = retry.short_reason(f"caller error: {type(exc).__name__}: {exc}")
+            return AttemptOutcome("retry", reason=reason)
         return outcome if outcome is not None else AttemptOutcome("success")
 
     def _policy_for(self, webhook: dict[str, Any]) -> retry.RetryPolicy:
@@ -326,6 +386,7 @@ class DeliveryService:
         self, tag: str, delivery: store.Delivery, outcome: AttemptOutcome, latency: float
     ) -> None:
         """Hand the attempt's outcome to the journal (written to Redis in the next batch)."""
+        outcome = outcome.checked()
         now = time.time()
         attempt_no = delivery.attempts + 1
         state = store.PENDING
@@ -369,6 +430,7 @@ class DeliveryService:
             AttemptRecord(
                 delivery_id=delivery.id,
                 tag=tag,
+                attempts_before=delivery.attempts,
                 attempt=attempt,
                 fields=fields,
                 next_at=next_at,

@@ -8,8 +8,11 @@ Keys (prefix ``netpulse:wh:``):
 - ``a:<delivery>``        list of attempt records (JSON), the delivery log;
 - ``due:<tag>``           sorted set delivery -> Unix time it is due, one per destination origin
                           (pending deliveries only; a claimed one is due again when its lease ends);
-- ``due``                 sorted set origin tag -> the earliest due time in that origin's set, so
-                          the delivery service claims per origin, skipping busy or backed-off ones;
+- ``due-origins``         sorted set origin tag -> the earliest due time in that origin's set
+                          (never later; may be earlier until the next claim corrects it), so the
+                          delivery service claims per origin, skipping busy or backed-off ones;
+- ``due``                 the single due set of earlier versions (delivery -> due time); the
+                          service moves what it finds there into the per-origin sets at start;
 - ``all``                 sorted set delivery -> creation time (listing, ``since``, retention);
 - ``job:<job>``           set of the job's deliveries;
 - ``final:<job>``         marker making the job's final event unique (SET NX);
@@ -26,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 PREFIX = "netpulse:wh:"
-DUE_ORIGINS = PREFIX + "due"
+DUE_ORIGINS = PREFIX + "due-origins"
+LEGACY_DUE = PREFIX + "due"
 ALL = PREFIX + "all"
 WAKE = PREFIX + "wake"
 STATS = PREFIX + "stats"
@@ -79,9 +83,12 @@ def final_key(job_id: str) -> str:
     return f"{PREFIX}final:{job_id}"
 
 
-#: After a change to an origin's due set: index the origin by its earliest due time, or drop
-#: it when the set is empty. KEYS[1] due set, KEYS[2] origin index; ARGV[1] origin tag.
-_REINDEX = """
+# The scripts use only commands of Redis 5 (no ZADD LT/GT, which need 6.2).
+
+#: Lua helpers. ``reindex``: after a change to an origin's due set, index the origin by its
+#: earliest due time, or drop it when the set is empty. ``index_at_most``: make sure the
+#: origin is indexed no later than ``score`` (a delivery of it is due then).
+_HELPERS = """
 local function reindex(due, origins, tag)
   local first = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
   if first[2] then
@@ -90,12 +97,20 @@ local function reindex(due, origins, tag)
     redis.call('ZREM', origins, tag)
   end
 end
+local function index_at_most(origins, tag, score)
+  local current = redis.call('ZSCORE', origins, tag)
+  if (not current) or tonumber(current) > tonumber(score) then
+    redis.call('ZADD', origins, score, tag)
+  end
+end
 """
 
 #: Record a new delivery unless the job already has its final event.
 #: KEYS: final, delivery, origin's due set, origin index, all, job, wake.
 #: ARGV: delivery id, now, retention, origin tag, then field/value pairs of the record.
-RECORD_SCRIPT = """
+RECORD_SCRIPT = (
+    _HELPERS
+    + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) == false then
   return 0
 end
@@ -104,7 +119,7 @@ for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[4], 'LT', ARGV[2], ARGV[4])
+index_at_most(KEYS[4], ARGV[4], ARGV[2])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
 redis.call('SADD', KEYS[6], ARGV[1])
 redis.call('EXPIRE', KEYS[6], ARGV[3])
@@ -112,20 +127,44 @@ redis.call('LPUSH', KEYS[7], ARGV[1])
 redis.call('LTRIM', KEYS[7], 0, 999)
 return 1
 """
+)
 
-#: Make a delivery due now (redelivery). KEYS: origin's due set, origin index.
-#: ARGV: delivery id, now, origin tag.
-SCHEDULE_NOW_SCRIPT = """
+#: Set when a delivery is next due (redelivery: now; a backed-off destination: when its
+#: back-off ends). ARGV[4] '1' only changes a delivery that is in the set (one being worked
+#: on, whose outcome will be written by FINISH). KEYS: origin's due set, origin index.
+#: ARGV: delivery id, due time, origin tag, only-if-present flag.
+SCHEDULE_SCRIPT = (
+    _HELPERS
+    + """
+if ARGV[4] == '1' and not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return 0
+end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[2], 'LT', ARGV[2], ARGV[3])
+index_at_most(KEYS[2], ARGV[3], ARGV[2])
 return 1
+"""
+)
+
+#: Extend the leases of deliveries this process is still working on (waiting for a slot or
+#: in flight), so none becomes due again and is claimed a second time. Only raises a due time
+#: and only for deliveries still in the set. KEYS: due set. ARGV: lease end, then ids.
+RENEW_SCRIPT = """
+local renewed = 0
+for i = 2, #ARGV do
+  local current = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if current and tonumber(current) < tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+    renewed = renewed + 1
+  end
+end
+return renewed
 """
 
 #: Lease up to N due deliveries of one origin: move their due time to now + lease, so a
 #: crashed service's work comes back by itself. KEYS: origin's due set, origin index.
 #: ARGV: now, lease seconds, N, origin tag.
 CLAIM_SCRIPT = (
-    _REINDEX
+    _HELPERS
     + """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 local until_ = tonumber(ARGV[1]) + tonumber(ARGV[2])
@@ -135,20 +174,26 @@ return ids
 """
 )
 
-#: Store an attempt's outcome: append it to the log, update the record, and either schedule
-#: the next attempt or take the delivery out of its due set. KEYS: delivery, attempts,
-#: origin's due set, origin index. ARGV: delivery id, attempt (JSON), retention, next attempt
-#: time or '', origin tag, then field/value pairs for the record.
+#: Store an attempt's outcome: append it to the log, and, if no other attempt was recorded
+#: since this one started (the record's ``attempts`` is still ARGV[6]), update the record and
+#: either schedule the next attempt or take the delivery out of its due set. A stale outcome
+#: (a second attempt of the same delivery after a lost lease) is logged but changes nothing,
+#: so it cannot turn a delivered event back into a pending one. Returns 1, or 0 when stale.
+#: KEYS: delivery, attempts, origin's due set, origin index. ARGV: delivery id, attempt
+#: (JSON), retention, next attempt time or '', origin tag, attempts before this one, then
+#: field/value pairs for the record.
 FINISH_SCRIPT = (
-    _REINDEX
+    _HELPERS
     + """
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local fields = {}
-  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-  redis.call('HSET', KEYS[1], unpack(fields))
+local before = redis.call('HGET', KEYS[1], 'attempts')
+if not before or before ~= ARGV[6] then
+  return 0
 end
+local fields = {}
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[4] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 else
@@ -162,13 +207,34 @@ return 1
 #: Take a delivery that is no longer pending (or gone) out of its due set.
 #: KEYS: origin's due set, origin index. ARGV: delivery id, origin tag.
 DROP_SCRIPT = (
-    _REINDEX
+    _HELPERS
     + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 reindex(KEYS[1], KEYS[2], ARGV[2])
 return 1
 """
 )
+
+
+async def migrate_legacy_due(conn: Any, batch: int = 500) -> int:
+    """Move deliveries from the single due set of earlier versions into the per-origin sets
+    (same due times); return how many. Safe to run from several processes at once.
+
+    ``conn`` is an asyncio Redis client (the delivery service runs this at start).
+    """
+    moved = 0
+    while True:
+        entries = await conn.zrange(LEGACY_DUE, 0, batch - 1, withscores=True)
+        if not entries:
+            return moved
+        pipe = conn.pipeline(transaction=True)
+        for raw_id, score in entries:
+            delivery_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            tag = tag_of(delivery_id) or UNTAGGED
+            pipe.eval(SCHEDULE_SCRIPT, 2, due_key(tag), DUE_ORIGINS, delivery_id, score, tag, "0")
+            pipe.zrem(LEGACY_DUE, raw_id)
+        await pipe.execute()
+        moved += len(entries)
 
 
 def pending_count(conn: Any) -> int:

@@ -51,10 +51,10 @@ def test_a_slow_receiver_holds_only_its_own_slots(private_redis: str) -> None:
             # Both healthy events went out while the slow receiver held its first requests.
             assert max(r.at for r in healthy) - started < 0.9
             assert len(slow.on("/slow")) <= 2  # its in-flight cap
-            # Only the slow origin's claim budget (max_in_flight // 2) is leased; the rest
-            # wait in Redis, untouched.
+            # Only the slow origin's claim budget (max_in_flight // 4 here) is leased; the
+            # rest wait in Redis, untouched.
             leased = [i for i in slow_ids if conn.zscore(store.due_key_of(i), i) > time.time() + 60]
-            assert len(leased) <= 4
+            assert len(leased) <= 2
             got = slow.wait_for("/slow", count=8, timeout=20)
             assert len({r.headers["webhook-id"] for r in got}) == 8
             stamps = sorted(r.at for r in got)
@@ -89,3 +89,43 @@ def test_a_failing_receiver_is_backed_off_and_its_deliveries_stay_pending(
             assert sorted(attempts()) == [b"0"] * 4 + [b"1"] * 2
             states = [conn.hget(store.delivery_key(i), "state") for i in waiting]
             assert states == [b"pending"] * 6
+
+
+def test_slow_receivers_with_backlogs_leave_room_for_a_healthy_one(private_redis: str) -> None:
+    conn = Redis.from_url(private_redis)
+    settings = _settings(private_redis, max_in_flight=8, max_in_flight_per_origin=1)
+    slow = [Receiver() for _ in range(3)]
+    with Receiver() as fast, slow[0], slow[1], slow[2]:
+        for receiver in slow:
+            receiver.behave("/slow", delay=3.0)
+            for _ in range(6):
+                _record(conn, receiver.url("/slow"))
+        with delivery_service(settings):
+            for receiver in slow:
+                receiver.wait_for("/slow", timeout=5)
+            sent = time.time()
+            _record(conn, fast.url("/fast"))
+            [got] = fast.wait_for("/fast", timeout=5)
+            # Three slow origins hold deliveries, yet the healthy one goes out at once, not
+            # after the slow backlogs.
+            assert got.at - sent < 1.0
+
+
+def test_a_delivery_waiting_longer_than_its_lease_is_sent_once(private_redis: str) -> None:
+    conn = Redis.from_url(private_redis)
+    settings = _settings(private_redis, max_in_flight_per_origin=1, lease_seconds=5)
+    with Receiver() as slow:
+        slow.behave("/slow", delay=2.0)
+        ids = [_record(conn, slow.url("/slow")) for _ in range(4)]
+        with delivery_service(settings):
+            # One at a time, 2 s each: the last one waits about 6 s for its slot, longer than
+            # its lease; the lease is renewed meanwhile, so it is not claimed a second time.
+            got = slow.wait_for("/slow", count=4, timeout=20)
+            wait_until(
+                lambda: all(conn.hget(store.delivery_key(i), "state") == b"succeeded" for i in ids),
+                5,
+                "all four deliveries succeeded",
+            )
+        ids_sent = [r.headers["webhook-id"] for r in slow.on("/slow")]
+        assert len(got) == 4 and len(ids_sent) == 4 and len(set(ids_sent)) == 4
+        assert all(conn.llen(store.attempts_key(i)) == 1 for i in ids)

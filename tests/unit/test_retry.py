@@ -6,8 +6,11 @@ import random
 import socket
 from email.utils import formatdate
 
+import aiohttp
 import httpx
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from netpulse.webhooks.retry import (
     DEFAULT_SCHEDULE,
@@ -17,6 +20,7 @@ from netpulse.webhooks.retry import (
     classify_response,
     next_attempt_delay,
     parse_retry_after,
+    short_reason,
 )
 from netpulse.webhooks.ssrf import DestinationRefused, DestinationUnresolvable
 
@@ -240,3 +244,19 @@ def test_next_delay_uses_jitter_with_given_rng() -> None:
 
 def test_zero_retries_policy_never_retries() -> None:
     assert next_attempt_delay(RetryPolicy(max_retries=0), 0, Verdict("retry", "x")) is None
+
+
+def test_protocol_errors_from_aiohttp_never_show_the_url_query() -> None:
+    url = URL("http://127.0.0.1:1/hook?token=SECRET")
+    info = aiohttp.RequestInfo(url, "POST", CIMultiDictProxy(CIMultiDict()), url)
+    error = aiohttp.ClientResponseError(info, (), status=400, message="Invalid constant string")
+    assert "SECRET" in str(error)  # what aiohttp would have put in the delivery log
+    verdict = classify_exception(error)
+    assert verdict == Verdict("retry", "receiver broke the HTTP protocol: Invalid constant string")
+
+
+def test_reasons_drop_credentials_and_query_strings_of_urls() -> None:
+    text = "failed: url='http://u:pw@10.0.0.1:8080/hook?token=SECRET' and https://x.example/a#f"
+    assert short_reason(text) == "failed: url='http://10.0.0.1:8080/hook' and https://x.example/a"
+    verdict = classify_exception(RuntimeError("bad http://h/p?token=SECRET"))
+    assert "SECRET" not in verdict.reason

@@ -53,6 +53,41 @@ class AttemptOutcome:
     retry_after: float | None = None
     refused: bool = False
 
+    def checked(self) -> AttemptOutcome:
+        """This outcome with every field of the type the delivery log stores.
+
+        Custom callers may return bytes for the body, a number for the reason, or an unknown
+        verdict; one such outcome must not stop outcomes from being written. An unknown
+        verdict counts as a retry (the event is not lost).
+        """
+        verdict = self.verdict
+        reason = "" if self.reason is None else str(self.reason)
+        if verdict not in ("success", "retry", "give_up"):
+            reason = f"caller returned the unknown verdict {verdict!r}; retrying. {reason}"
+            verdict = "retry"
+        body = self.response_body
+        if isinstance(body, bytes | bytearray):
+            body = bytes(body[:4096]).decode(errors="replace")
+        elif body is not None:
+            body = str(body)[:4096]
+        try:
+            status = int(self.status_code) if self.status_code is not None else None
+        except (TypeError, ValueError):
+            status = None
+        try:
+            after = float(self.retry_after) if self.retry_after is not None else None
+        except (TypeError, ValueError):
+            after = None
+        return AttemptOutcome(
+            verdict=verdict,
+            reason=reason,
+            status_code=status,
+            remote_ip=None if self.remote_ip is None else str(self.remote_ip),
+            response_body=body,
+            retry_after=after,
+            refused=bool(self.refused),
+        )
+
 
 @dataclass
 class DeliveryContext:
