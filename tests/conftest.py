@@ -196,3 +196,11 @@ def sshd() -> Iterator[object]:
 def receiver() -> Iterator[Receiver]:
     with Receiver() as r:
         yield r
+
+
+@pytest.fixture
+def private_redis(netpulse_env: dict[str, str]) -> Iterator[str]:
+    """A Redis of the test's own, for tests that run the delivery service in-process (the
+    session's delivery process would otherwise claim their deliveries)."""
+    with RedisServer(appendonly=False) as server:
+        yield server.url

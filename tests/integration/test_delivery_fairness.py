@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
-import pytest
 from redis import Redis
 
 from netpulse.config import Settings, load_settings
-from netpulse.runtime.redis_server import RedisServer
 from netpulse.webhooks import store
 from tests.support.delivery import delivery_service, record_success, request_with_webhook
 from tests.support.processes import wait_until
 from tests.support.receiver import Receiver
-
-
-@pytest.fixture
-def private_redis(netpulse_env: dict[str, str]) -> Iterator[str]:
-    with RedisServer(appendonly=False) as server:
-        yield server.url
 
 
 def _record(conn: Redis, url: str) -> str:

@@ -7,26 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from redis import Redis
 from redis import asyncio as aioredis
 
 from netpulse.config import load_settings
 from netpulse.plugins.webhooks import AttemptOutcome
-from netpulse.runtime.redis_server import RedisServer
 from netpulse.webhooks import store
 from netpulse.webhooks.journal import AttemptRecord, OutcomeJournal
 from tests.support.delivery import delivery_service, record_success, request_with_webhook
 from tests.support.receiver import Receiver
-
-
-@pytest.fixture
-def private_redis(netpulse_env: dict[str, str]) -> Iterator[str]:
-    with RedisServer(appendonly=False) as server:
-        yield server.url
 
 
 def _record_success_now(conn: Redis, url: str) -> str:
