@@ -214,22 +214,7 @@ class DeliveryService:
             return 1.0  # a finishing delivery kicks the loop
         now = time.time()
         tags = [t.decode() for t in await self.redis.zrangebyscore(store.DUE_ORIGINS, "-inf", now)]
-        # Origins holding fewest deliveries first (then oldest due first): a busy origin
-        # cannot take the slots an idle one needs.
-        tags.sort(key=lambda tag: self.gate.state(tag).tasks)
-        plan: list[tuple[str, int]] = []
-        retry_at = now + 1.0
-        for tag in tags:
-            room = free if self.gate.state(tag).tasks == 0 else free - self._reserve
-            budget = min(self.gate.budget(tag, now), room)
-            if budget <= 0:
-                if self.gate.blocked_until(tag) > now:
-                    retry_at = min(retry_at, self.gate.blocked_until(tag))
-                continue
-            plan.append((tag, budget))
-            free -= budget
-            if free <= 0:
-                break
+        plan, retry_at = self._plan_claims(tags, free, now)
         claimed: list[tuple[str, str]] = []
         if plan:
             pipe = self.redis.pipeline(transaction=False)
@@ -260,6 +245,31 @@ class DeliveryService:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return 0.0
+
+    def _plan_claims(
+        self, due_tags: list[str], free: int, now: float
+    ) -> tuple[list[tuple[str, int]], float]:
+        """How many deliveries to claim from each origin with due deliveries, and when to
+        look again if none may be claimed (the earliest end of a back-off, at most 1 s).
+
+        Origins holding the fewest deliveries go first (then the oldest due), and origins
+        that already hold some leave ``self._reserve`` slots free, so a busy origin never
+        takes the slots an idle one needs.
+        """
+        plan: list[tuple[str, int]] = []
+        retry_at = now + 1.0
+        for tag in sorted(due_tags, key=lambda tag: self.gate.state(tag).tasks):
+            room = free if self.gate.state(tag).tasks == 0 else free - self._reserve
+            budget = min(self.gate.budget(tag, now), room)
+            if budget <= 0:
+                if self.gate.blocked_until(tag) > now:
+                    retry_at = min(retry_at, self.gate.blocked_until(tag))
+                continue
+            plan.append((tag, budget))
+            free -= budget
+            if free <= 0:
+                break
+        return plan, retry_at
 
     def _prune_if_due(self) -> None:
         now = time.time()
