@@ -76,7 +76,7 @@ def redeliver(conn: Redis, delivery_id: str) -> dict[str, Any]:
     if not conn.exists(key):
         raise DeliveryNotFound(f"no webhook delivery {delivery_id!r} (unknown or expired)")
     now = time.time()
-    tag = store.tag_of(delivery_id) or store.UNTAGGED
+    tag = store.filing_tag(delivery_id)
     pipe = conn.pipeline(transaction=True)
     pipe.hset(key, mapping={"state": store.PENDING, "retries_done": 0, "next_at": now})
     pipe.eval(

@@ -58,13 +58,18 @@ def due_key(tag: str) -> str:
     return f"{PREFIX}due:{tag}"
 
 
-def due_key_of(delivery_id: str) -> str:
-    """The due set holding ``delivery_id`` (ids without an origin tag share one set)."""
-    return due_key(tag_of(delivery_id) or UNTAGGED)
-
-
-#: The due set of ids that carry no origin tag (not made by this version; kept deliverable).
+#: The tag filing ids that carry none (not made by this version; kept deliverable).
 UNTAGGED = "00000000"
+
+
+def filing_tag(delivery_id: str) -> str:
+    """The tag whose due set holds ``delivery_id``."""
+    return tag_of(delivery_id) or UNTAGGED
+
+
+def due_key_of(delivery_id: str) -> str:
+    """The due set holding ``delivery_id``."""
+    return due_key(filing_tag(delivery_id))
 
 
 def delivery_key(delivery_id: str) -> str:
@@ -230,7 +235,7 @@ async def migrate_legacy_due(conn: Any, batch: int = 500) -> int:
         pipe = conn.pipeline(transaction=True)
         for raw_id, score in entries:
             delivery_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-            tag = tag_of(delivery_id) or UNTAGGED
+            tag = filing_tag(delivery_id)
             pipe.eval(SCHEDULE_SCRIPT, 2, due_key(tag), DUE_ORIGINS, delivery_id, score, tag, "0")
             pipe.zrem(LEGACY_DUE, raw_id)
         await pipe.execute()

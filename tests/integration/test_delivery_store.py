@@ -45,7 +45,7 @@ def test_deliveries_in_the_earlier_single_due_set_are_still_delivered(
 
 
 def _attempt_record(delivery_id: str, attempts_before: int, **fields: object) -> AttemptRecord:
-    tag = store.tag_of(delivery_id) or store.UNTAGGED
+    tag = store.filing_tag(delivery_id)
     return AttemptRecord(
         delivery_id=delivery_id,
         tag=tag,
