@@ -187,19 +187,36 @@ class DeliveryService:
         self._kick.set()
 
     async def _listen_for_wakes(self, stop: asyncio.Event) -> None:
-        """Block on the wake list that every new event is pushed to, and kick the loop.
+        """Block on the wake list that every new event's delivery id is pushed to, and kick
+        the loop when one of those deliveries could be claimed now.
 
         Its own task (and Redis connection), so the loop can wait for a wake and for room at a
-        destination at once. The list is emptied after each pop: one claim serves them all.
+        destination at once. Each wake takes the whole list: one claim serves them all. An
+        event for a destination that is at its limit or backed off does not kick the loop:
+        room at that destination, or the end of its back-off, does.
         """
         while not stop.is_set():
             try:
-                if await self.redis.blpop([store.WAKE], timeout=1):
-                    await self.redis.delete(store.WAKE)
+                popped = await self.redis.blpop([store.WAKE], timeout=1)
+                if not popped:
+                    continue
+                pipe = self.redis.pipeline(transaction=True)
+                pipe.lrange(store.WAKE, 0, -1)
+                pipe.delete(store.WAKE)
+                rest, _ = await pipe.execute()
+                ids = [popped[1], *rest]
+                if any(self._could_claim(store.filing_tag(i.decode())) for i in ids):
                     self._kick.set()
             except RedisError:
                 log.warning("Redis error while waiting for new events; retrying in 1 s")
                 await asyncio.sleep(1)
+
+    def _could_claim(self, tag: str) -> bool:
+        """Whether a due delivery to this origin would be claimed by the next claim."""
+        plan, _ = self._plan_claims(
+            [tag], self.settings.webhooks.max_in_flight - len(self._tasks), time.time()
+        )
+        return bool(plan)
 
     async def _claim_and_start(self) -> float:
         """Lease due deliveries, origin by origin within each origin's budget, and start them.
