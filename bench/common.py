@@ -504,6 +504,13 @@ def update_results(section: str, body: str) -> None:
     RESULTS_MD.write_text(text)
 
 
+def write_section(section: str, title: str, elapsed: float, *parts: str) -> None:
+    """Write a benchmark's section of bench/RESULTS.md: header (date, machine, command, run
+    time, load), then ``parts`` separated by blank lines."""
+    update_results(section, section_header(title, elapsed) + "\n" + "\n\n".join(parts))
+    log("bench/RESULTS.md updated")
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])

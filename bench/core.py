@@ -32,9 +32,8 @@ from bench.common import (
     Stack,
     log,
     median,
-    section_header,
     table,
-    update_results,
+    write_section,
 )
 
 COMMAND = "show version"
@@ -225,15 +224,13 @@ def main() -> None:
     print(text)
     print(details)
     if not args.no_write:
-        update_results(
+        write_section(
             "core",
-            section_header("Core: queueing overhead and parallelism (bench/core.py)", elapsed)
-            + "\n"
-            + text
-            + "\n\n"
-            + details,
+            "Core: queueing overhead and parallelism (bench/core.py)",
+            elapsed,
+            text,
+            details,
         )
-        log("bench/RESULTS.md updated")
     log(f"done in {elapsed:.0f} s")
 
 

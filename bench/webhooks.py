@@ -56,9 +56,8 @@ from bench.common import (
     median,
     parse_ts,
     percentile,
-    section_header,
     table,
-    update_results,
+    write_section,
 )
 from netpulse.runtime.ports import free_ports
 from netpulse.webhooks import store
@@ -587,15 +586,7 @@ def main() -> None:
         if set(args.only) != set(SECTIONS):  # a partial run gets its own section
             name = f"webhooks ({', '.join(args.only)})"
             title = f"Webhooks, partial run: {', '.join(args.only)}"
-        update_results(
-            name,
-            section_header(f"{title} (bench/webhooks.py)", elapsed)
-            + "\n"
-            + text
-            + "\n\n"
-            + details,
-        )
-        log("bench/RESULTS.md updated")
+        write_section(name, f"{title} (bench/webhooks.py)", elapsed, text, details)
     log(f"done in {elapsed:.0f} s")
 
 

@@ -272,7 +272,7 @@ class Delivery:
     last_error: str | None
     updated_at: float | None
     webhook: dict[str, Any]
-    #: ``webhook`` as stored (JSON), a cache key for its validated form
+    #: ``webhook`` as stored (JSON): the delivery service validates it for each attempt
     webhook_json: str
     req: dict[str, Any]
     job: dict[str, Any]
