@@ -110,11 +110,15 @@ def worker_node(
     threads: int = typer.Option(None, help="Jobs this node runs at once."),
 ) -> None:
     """Run a worker node: warm device sessions for pinned jobs."""
-    from netpulse.worker.node import run_node
+    from netpulse.worker.node import NodeNameInUse, run_node
 
     settings = _settings()
     _logging(settings.log_level)
-    run_node(settings, name=name, capacity=capacity, threads=threads)
+    try:
+        run_node(settings, name=name, capacity=capacity, threads=threads)
+    except NodeNameInUse as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 @worker_app.command("webhooks")

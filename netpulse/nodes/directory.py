@@ -1,8 +1,10 @@
 """Which nodes are alive, what they hold, and which node owns which pinned device.
 
 Keys (prefix ``netpulse:``):
-- ``nodes``                    hash node -> JSON {capacity, hostname, pid, started_at};
-- ``node:<name>:alive``        heartbeat, expires ``HEARTBEAT_TTL`` s after the last beat;
+- ``nodes``                    hash node -> JSON {capacity, hostname, pid, started_at, threads,
+                               instance};
+- ``node:<name>:alive``        heartbeat: the beating process's instance id, expires
+                               ``HEARTBEAT_TTL`` s after the last beat;
 - ``node:<name>:draining``     set while a node is being drained (takes no new devices);
 - ``node:<name>:devices``      set of device keys (``host:port``) the node holds;
 - ``assign``                   hash device key -> node name.
@@ -74,6 +76,7 @@ class NodeInfo:
     alive: bool
     draining: bool
     devices: list[str]
+    instance: str = ""
 
     def public(self) -> dict[str, Any]:
         return {
@@ -98,22 +101,37 @@ class NodeDirectory:
 
     # -- a node's own announcements -------------------------------------------------------------
 
-    def register(self, name: str, capacity: int, threads: int) -> None:
+    def register(self, name: str, capacity: int, threads: int, instance: str = "") -> None:
         info = {
             "capacity": capacity,
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
             "started_at": time.time(),
             "threads": threads,
+            "instance": instance,
         }
         pipe = self.conn.pipeline()
         pipe.hset(NODES, name, json.dumps(info))
         pipe.delete(draining_key(name))
-        pipe.set(alive_key(name), "1", ex=HEARTBEAT_TTL)
+        pipe.set(alive_key(name), instance or "1", ex=HEARTBEAT_TTL)
         pipe.execute()
 
-    def heartbeat(self, name: str) -> None:
-        self.conn.set(alive_key(name), "1", ex=HEARTBEAT_TTL)
+    def heartbeat(self, name: str, instance: str = "") -> bool:
+        """Beat; False when the node's registration is missing (Redis lost its data, or the
+        node was failed over while it could not beat), so the node registers again."""
+        pipe = self.conn.pipeline()
+        pipe.set(alive_key(name), instance or "1", ex=HEARTBEAT_TTL)
+        pipe.hexists(NODES, name)
+        return bool(pipe.execute()[1])
+
+    def beating_instance(self, name: str) -> str | None:
+        """The instance id whose heartbeat is alive for ``name`` (None: nobody beats)."""
+        value = self.conn.get(alive_key(name))
+        return value.decode() if value is not None else None
+
+    def registration(self, name: str) -> NodeInfo | None:
+        """The node's entry as last registered, or None."""
+        return next((n for n in self.nodes() if n.name == name), None)
 
     def set_draining(self, name: str) -> None:
         self.conn.set(draining_key(name), "1")
@@ -153,6 +171,7 @@ class NodeDirectory:
                     alive=bool(alive),
                     draining=bool(draining),
                     devices=sorted(d.decode() for d in devices),
+                    instance=str(info.get("instance", "")),
                 )
             )
         return found

@@ -10,7 +10,10 @@ abandoned-job cleanup does the bookkeeping and runs the failure callback, so the
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from redis import Redis
 from rq import Queue
@@ -76,8 +79,36 @@ def move_devices(
     return moved
 
 
-def fail_running_jobs(conn: Redis, node: str) -> list[str]:
-    """End the jobs that were running on a lost node as failed, naming the node."""
+def failover_key(node: str) -> str:
+    return f"netpulse:failover:{node}"
+
+
+@contextmanager
+def failover_lock(conn: Redis, node: str) -> Iterator[bool]:
+    """Hold the lock under which one process fails ``node`` over (yields whether it got it);
+    released at the end, so a node restarting under that name need not wait for its expiry."""
+    acquired = bool(conn.set(failover_key(node), "1", nx=True, ex=LOCK_SECONDS))
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            conn.delete(failover_key(node))
+
+
+def wait_for_failover(conn: Redis, node: str, stop: threading.Event) -> None:
+    """Wait until another process has finished failing ``node`` over (its lock is gone)."""
+    deadline = time.monotonic() + LOCK_SECONDS
+    while conn.exists(failover_key(node)) and time.monotonic() < deadline:
+        if stop.wait(0.2):
+            return
+
+
+def fail_running_jobs(conn: Redis, node: str, message: str | None = None) -> list[str]:
+    """End the jobs that were running on a lost node as failed, naming the node.
+
+    Every entry of the node's started registry belongs to a process that is gone, so all of
+    them are abandoned: RQ's cleanup runs the failure callback (one ``job.failed`` each) and
+    releases each job's rate-limit slot, which promotes the device's next waiting job."""
     registry = ThreadedStartedJobRegistry(node_queue(node), connection=conn)
     ids = registry.get_job_ids(cleanup=False)
     for job in Job.fetch_many(ids, connection=conn):
@@ -85,7 +116,7 @@ def fail_running_jobs(conn: Redis, node: str) -> list[str]:
             continue
         job.meta["error"] = {
             "type": "node_lost",
-            "message": f"worker node {node} was lost while running the job",
+            "message": message or f"worker node {node} was lost while running the job",
         }
         job.save_meta()
     registry.cleanup(timestamp=time.time() + 10**9)  # every entry of a lost node is abandoned
@@ -94,18 +125,33 @@ def fail_running_jobs(conn: Redis, node: str) -> list[str]:
     return ids
 
 
+def release_device_slots(conn: Redis, directory: NodeDirectory, node: str) -> int:
+    """Free the pinned rate-limit slots of ``node``'s devices that no live job holds and
+    promote their waiting jobs (RQ's own rate-limit cleanup); return how many were promoted."""
+    promoted = 0
+    for raw in conn.smembers(devices_key(node)):
+        registry = RateLimitRegistry(pinned_limit_key(raw.decode()), conn)
+        before = registry.get_rate_limited_job_count()
+        registry.cleanup()
+        promoted += max(before - registry.get_rate_limited_job_count(), 0)
+    return promoted
+
+
 def recover_lost_node(conn: Redis, directory: NodeDirectory, node: str, settings: Settings) -> None:
     """Failover for a node that stopped beating (called by every live node; one wins the lock)."""
-    if not conn.set(f"netpulse:failover:{node}", "1", nx=True, ex=LOCK_SECONDS):
-        return
-    log.warning("node %s stopped beating; failing over", node)
-    move_devices(conn, directory, node, settings)
-    failed = fail_running_jobs(conn, node)
-    leftover = Queue(node_queue(node), connection=conn).count
-    if leftover:
-        log.error("node %s: %d queued job(s) of unknown devices stay in its queue", node, leftover)
-    directory.forget(node)
-    log.warning("node %s removed; %d running job(s) failed", node, len(failed))
+    with failover_lock(conn, node) as acquired:
+        if not acquired or directory.beating_instance(node):
+            return  # another process does it, or the node beats again (it restarted)
+        log.warning("node %s stopped beating; failing over", node)
+        move_devices(conn, directory, node, settings)
+        failed = fail_running_jobs(conn, node)
+        leftover = Queue(node_queue(node), connection=conn).count
+        if leftover:
+            log.error(
+                "node %s: %d queued job(s) of unknown devices stay in its queue", node, leftover
+            )
+        directory.forget(node)
+        log.warning("node %s removed; %d running job(s) failed", node, len(failed))
 
 
 def hand_over(conn: Redis, directory: NodeDirectory, node: str, settings: Settings) -> None:

@@ -3,7 +3,9 @@
 Attached at enqueue time (``on_success``, ``on_failure``, ``on_stopped``). They take the
 original request from ``job.kwargs["req"]``, look the caller up by ``webhook.name`` in the
 webhook plugin registry and hand the event to the outbox. They never raise into the job: a
-webhook problem is logged as a warning and the job's result stays what it was.
+webhook problem is logged as a warning and the job's result stays what it was. The one
+exception is Redis being away: then they raise, so that the worker retries the job's whole
+outcome once Redis answers (``rq_worker.OutcomeKeeper``) and the event is not lost.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rq.job import Job
 from netpulse.models.job import JobError
 from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.webhooks import registry as webhook_callers
+from netpulse.runtime.outage import is_outage
 from netpulse.webhooks.events import FinalStatus
 from netpulse.webhooks.outbox import record_final_event
 from netpulse.worker.errors import error_from_exception
@@ -34,7 +37,10 @@ def _save_error(job: Job, error: JobError) -> JobError:
     try:
         job.meta["error"] = error.model_dump()
         job.save_meta()
-    except Exception:
+    except Exception as exc:
+        if is_outage(exc):
+            job.meta.pop("error", None)  # not stored: the retry must store it
+            raise
         log.exception("could not store the error of job %s", job.id)
     return error
 
@@ -58,6 +64,8 @@ def _hand_over(job: Job, conn: Redis, status: FinalStatus, retval: Any, error: J
             error=error,
         )
     except Exception as exc:
+        if is_outage(exc):
+            raise  # Redis is away: the worker retries the outcome, event included
         log.warning("webhook event for job %s not recorded: %s", job.id, exc, exc_info=True)
 
 

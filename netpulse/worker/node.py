@@ -21,17 +21,18 @@ import time
 import uuid
 from typing import Any
 
-from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 
 from netpulse.config import Settings
 from netpulse.nodes import failover
-from netpulse.nodes.directory import HEARTBEAT_INTERVAL, NodeDirectory, node_queue
+from netpulse.nodes.directory import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, NodeDirectory, node_queue
+from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog, wait_for_redis
+from netpulse.runtime.redis_conn import connect
 from netpulse.sessions.pool import SessionPool
 from netpulse.worker.registries import ThreadedStartedJobRegistry
-from netpulse.worker.rq_worker import JobEndPublisher
+from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ HEARTBEAT_EVERY = 5.0
 CURRENT_POOL: SessionPool | None = None
 
 
-class SessionWorker(JobEndPublisher, SimpleWorker):
+class SessionWorker(JobEndPublisher, OutcomeKeeper, SimpleWorker):
     """An RQ worker running in a thread of a node process."""
 
     death_penalty_class = TimerDeathPenalty
@@ -94,7 +95,19 @@ class SessionWorker(JobEndPublisher, SimpleWorker):
             )
 
 
+class NodeNameInUse(RuntimeError):
+    """Another live process runs a node of the same name."""
+
+
 class NodeProcess:
+    """One worker node: job threads, a session pool, a heartbeat and a watch on the others.
+
+    Every process gets a fresh instance id (its boot id); the node's name is what devices are
+    assigned to and stays the same across restarts. A node that starts under a name whose
+    previous process died first recovers what that life left (:meth:`_recover_previous_life`)
+    instead of being taken for the same process because "the same name beats again".
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -104,15 +117,20 @@ class NodeProcess:
     ) -> None:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+        self.instance = uuid.uuid4().hex[:12]
         self.capacity = capacity or settings.node.capacity
         self.threads = threads or settings.node.threads
-        self.conn = Redis.from_url(settings.redis_url)
+        self.conn = connect(settings.redis_url)
         self.directory = NodeDirectory(self.conn)
         self.pool = SessionPool(
             idle_timeout=settings.node.idle_timeout, probe_interval=settings.node.probe_interval
         )
         self.stop = threading.Event()
         self.workers: list[SessionWorker] = []
+        self._outage = OutageLog(log, f"node {self.name}")
+        #: Until then a missing heartbeat of another node may only mean Redis was away (every
+        #: heartbeat key can expire during an outage): no failover before it.
+        self._trust_heartbeats_at = time.monotonic() + HEARTBEAT_TTL + HEARTBEAT_INTERVAL
 
     def run(self) -> None:
         global CURRENT_POOL
@@ -120,9 +138,13 @@ class NodeProcess:
         from netpulse.worker.pool import preload
 
         preload()
-        self.directory.register(self.name, self.capacity, self.threads)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stop.set())
+        if not wait_for_redis(self.conn.ping, self._outage, self.stop):
+            return
+        self._claim_name()
+        self._recover_previous_life()
+        self.directory.register(self.name, self.capacity, self.threads, self.instance)
         self.pool.start_probe()
         threads = [
             threading.Thread(target=self._heartbeat_loop, name="node-heartbeat", daemon=True),
@@ -130,44 +152,134 @@ class NodeProcess:
         ]
         queue = node_queue(self.name)
         for index in range(self.threads):
-            worker = SessionWorker(
-                [queue],
-                name=f"{self.name}.{index}",
-                connection=Redis.from_url(self.settings.redis_url),
-                pool=self.pool,
-            )
-            self.workers.append(worker)
+            self.workers.append(self._new_worker(index))
             threads.append(
-                threading.Thread(
-                    target=worker.work,
-                    # RQ logs two INFO lines per job; at hundreds of jobs a second on one
-                    # process that is real CPU. Jobs are visible through the API instead.
-                    kwargs={"logging_level": _rq_log_level(self.settings.log_level)},
-                    name=f"rq-{index}",
-                    daemon=True,
-                )
+                threading.Thread(target=self._serve, args=(index,), name=f"rq-{index}", daemon=True)
             )
         for thread in threads:
             thread.start()
         log.info(
-            "node %s up: capacity %d devices, %d job threads, queue %s",
+            "node %s (instance %s) up: capacity %d devices, %d job threads, queue %s",
             self.name,
+            self.instance,
             self.capacity,
             self.threads,
             queue,
         )
         try:
             while not self.stop.wait(0.5):
-                if self.directory.is_draining(self.name) and self._drained():
+                try:
+                    draining = self.directory.is_draining(self.name) and self._drained()
+                except REDIS_OUTAGE_ERRORS as exc:
+                    self._outage.failed(exc)
+                    continue
+                if draining:
                     log.info("node %s drained; exiting", self.name)
                     break
         finally:
             self.shutdown()
 
+    # -- job threads ------------------------------------------------------------------------------
+
+    def _new_worker(self, index: int) -> SessionWorker:
+        return SessionWorker(
+            [node_queue(self.name)],
+            name=f"{self.name}.{index}",
+            connection=connect(self.settings.redis_url),
+            pool=self.pool,
+        )
+
+    def _serve(self, index: int) -> None:
+        """One job thread: RQ's loop, started again after a Redis outage ends it."""
+        from netpulse.worker.serving import serve
+
+        first = [True]
+
+        def make_worker() -> SessionWorker:
+            if first[0]:
+                first[0] = False
+                return self.workers[index]
+            return self._new_worker(index)
+
+        def keep(worker: Any) -> None:
+            self.workers[index] = worker
+
+        serve(
+            make_worker,
+            self.workers[index].connection,
+            stopping=self.stop.is_set,
+            on_worker=keep,
+            # RQ logs two INFO lines per job; at hundreds of jobs a second on one process
+            # that is real CPU. Jobs are visible through the API instead.
+            logging_level=_rq_log_level(self.settings.log_level),
+        )
+
     def _drained(self) -> bool:
         return Queue(node_queue(self.name), connection=self.conn).count == 0 and not any(
             w._running for w in self.workers
         )
+
+    # -- identity and recovery ----------------------------------------------------------------
+
+    def _claim_name(self) -> None:
+        """Make sure no other live process runs a node of this name.
+
+        A previous process of this host that no longer exists is dead for sure; one on another
+        host (or a live pid) is given the heartbeat's lifetime to stop beating."""
+        previous = self.directory.registration(self.name)
+        if previous is None or not self.directory.beating_instance(self.name):
+            return
+        if previous.hostname == socket.gethostname() and _process_gone(previous.pid):
+            log.warning(
+                "node %s: the previous process (pid %d) is gone; taking over its name",
+                self.name,
+                previous.pid,
+            )
+            return
+        deadline = time.monotonic() + HEARTBEAT_TTL + HEARTBEAT_INTERVAL
+        while time.monotonic() < deadline:
+            if not self.directory.beating_instance(self.name):
+                return
+            if self.stop.wait(0.5):
+                return
+        beating = self.directory.beating_instance(self.name)
+        if beating:
+            raise NodeNameInUse(
+                f"a worker node named {self.name!r} is already running (host "
+                f"{previous.hostname}, pid {previous.pid}, instance {beating}); give this one "
+                "another --name, or stop the other first"
+            )
+
+    def _recover_previous_life(self) -> None:
+        """End what a previous process of this name left behind: jobs it held ``started``
+        fail with ``node_lost`` (one ``job.failed`` each), their devices' rate-limit slots
+        are released and the waiting jobs promoted; the queue is then served again."""
+        with failover.failover_lock(self.conn, self.name) as acquired:
+            if not acquired:
+                log.warning(
+                    "node %s: another node is failing this name over; waiting for it", self.name
+                )
+                failover.wait_for_failover(self.conn, self.name, self.stop)
+                return
+            failed = failover.fail_running_jobs(
+                self.conn,
+                self.name,
+                message=(
+                    f"worker node {self.name} stopped while running the job (its process "
+                    "died and was started again)"
+                ),
+            )
+            released = failover.release_device_slots(self.conn, self.directory, self.name)
+        if failed or released:
+            log.warning(
+                "node %s: recovered its previous life: %d running job(s) failed (node_lost), "
+                "%d waiting job(s) of its devices released",
+                self.name,
+                len(failed),
+                released,
+            )
+
+    # -- stopping -------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
         for worker in self.workers:
@@ -176,27 +288,66 @@ class NodeProcess:
         while any(w._running for w in self.workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         self.pool.close_all()
-        failover.hand_over(self.conn, self.directory, self.name, self.settings)
+        try:
+            failover.hand_over(self.conn, self.directory, self.name, self.settings)
+        except REDIS_OUTAGE_ERRORS as exc:
+            log.error(
+                "node %s: Redis unreachable while stopping (%s); its devices stay assigned to "
+                "it until another node fails it over or it starts again",
+                self.name,
+                exc,
+            )
         log.info("node %s stopped", self.name)
+
+    # -- background loops -----------------------------------------------------------------------
 
     def _heartbeat_loop(self) -> None:
         while not self.stop.wait(HEARTBEAT_INTERVAL):
             try:
-                self.directory.heartbeat(self.name)
+                if not self.directory.heartbeat(self.name, self.instance):
+                    log.error(
+                        "node %s: its registration was missing (Redis lost its data, or the "
+                        "node was taken for lost): jobs and deliveries stored before that are "
+                        "gone; registering again",
+                        self.name,
+                    )
+                    self.directory.register(self.name, self.capacity, self.threads, self.instance)
+            except REDIS_OUTAGE_ERRORS as exc:
+                self._outage.failed(exc)
+                self._trust_heartbeats_at = time.monotonic() + HEARTBEAT_TTL + HEARTBEAT_INTERVAL
+                continue
             except Exception:
                 log.exception("node %s: heartbeat failed", self.name)
+                continue
+            self._outage.recovered()
 
     def _watch_loop(self) -> None:
         """Find nodes that stopped beating and move their work (one node does it, by lock)."""
         while not self.stop.wait(HEARTBEAT_INTERVAL):
+            if time.monotonic() < self._trust_heartbeats_at:
+                continue
             try:
                 for node in self.directory.nodes():
                     if not node.alive and node.name != self.name:
                         failover.recover_lost_node(
                             self.conn, self.directory, node.name, self.settings
                         )
+            except REDIS_OUTAGE_ERRORS as exc:
+                self._outage.failed(exc)
             except Exception:
                 log.exception("node %s: failover check failed", self.name)
+
+
+def _process_gone(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _rq_log_level(level: str) -> str:

@@ -56,6 +56,14 @@ class PoolDirectory:
     def heartbeat(self, pool_id: str) -> None:
         self.conn.set(pool_alive_key(pool_id), "1", ex=HEARTBEAT_TTL)
 
+    def heartbeat_known(self, pool_id: str) -> bool:
+        """Beat; False when the pool's registration is missing (Redis lost its data, or
+        another pool took this one for dead), so the caller registers again."""
+        pipe = self.conn.pipeline()
+        pipe.set(pool_alive_key(pool_id), "1", ex=HEARTBEAT_TTL)
+        pipe.hexists(POOLS, pool_id)
+        return bool(pipe.execute()[1])
+
     def forget(self, pool_id: str) -> None:
         pipe = self.conn.pipeline()
         pipe.hdel(POOLS, pool_id)

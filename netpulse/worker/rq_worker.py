@@ -1,8 +1,11 @@
-"""NetPulse's RQ workers: RQ's classes plus two notifications RQ does not send.
+"""NetPulse's RQ workers: RQ's classes plus what RQ does not do for us.
 
 Subclassed (not forked from RQ) because:
 - after RQ has stored a job's final state the job id is published, so `GET /jobs/{id}?wait`
   returns at once instead of polling (:class:`JobEndPublisher`);
+- a job that ends while Redis is away keeps its result: storing the outcome (and recording its
+  webhook event) is retried until Redis answers, instead of RQ giving up and leaving the job
+  ``started`` for ever (:class:`OutcomeKeeper`);
 - when the OS kills a work-horse RQ runs no job callback, so the failure event is recorded
   here (the webhook system promises one final event per job).
 """
@@ -16,8 +19,48 @@ from rq import Worker
 from rq.job import Job
 
 from netpulse.keys import JOB_DONE_CHANNEL
+from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog, retry_through_outage
 
 log = logging.getLogger(__name__)
+
+
+class OutcomeKeeper:
+    """Mixin for RQ workers: a job's outcome is stored even when Redis is away at its end.
+
+    RQ stores a job's result, registries and callbacks' events in ``_finalize_success`` /
+    ``_finalize_failure``; when Redis does not answer there, RQ would fail the job with the
+    connection error (which it cannot store either) and leave it ``started``. Both are
+    retried here until Redis answers again. Retrying is safe: the final state is written in
+    one MULTI/EXEC, and the webhook event is unique per job (the outbox's ``SET NX``). Only a
+    process that is stopping gives up, and then the job is recovered as abandoned.
+    """
+
+    name: str
+    _stop_requested: bool
+
+    @property
+    def _outcome_outage(self) -> OutageLog:
+        outage = self.__dict__.get("_outcome_outage_log")
+        if outage is None:
+            outage = OutageLog(log, f"worker {self.name}: storing a job's outcome")
+            self.__dict__["_outcome_outage_log"] = outage
+        return outage
+
+    def _finalize_success(self, job: Job, queue: Any, execution: Any, return_value: Any) -> None:
+        parent = super()._finalize_success  # type: ignore[misc]
+        retry_through_outage(
+            lambda: parent(job, queue, execution, return_value),
+            self._outcome_outage,
+            stop=lambda: self._stop_requested,
+        )
+
+    def _finalize_failure(self, job: Job, queue: Any, execution: Any, exc_info: Any) -> None:
+        parent = super()._finalize_failure  # type: ignore[misc]
+        retry_through_outage(
+            lambda: parent(job, queue, execution, exc_info),
+            self._outcome_outage,
+            stop=lambda: self._stop_requested,
+        )
 
 
 class JobEndPublisher:
@@ -48,8 +91,36 @@ class JobEndPublisher:
         self._publish_done(job)
 
 
-class NetPulseWorker(JobEndPublisher, Worker):
+class NetPulseWorker(JobEndPublisher, OutcomeKeeper, Worker):
     """The forking worker of the FIFO pool."""
+
+    #: Set by SIGINT/SIGTERM. RQ stops an idle worker by raising out of its loop without
+    #: setting ``_stop_requested``; the loop around RQ's (``serving.serve``) must know the
+    #: difference between "asked to stop" and "ended because Redis went away".
+    stop_signalled = False
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.stop_signalled = True
+        super().request_stop(signum, frame)
+
+    def main_work_horse(self, job: Job, queue: Any) -> None:
+        """The work-horse dies with its worker: RQ puts it in a process group of its own, so
+        stopping the pool's group would not reach it, and a horse whose worker was killed
+        would run on unwatched."""
+        from netpulse.runtime.lifeline import die_with_parent
+
+        die_with_parent()
+        super().main_work_horse(job, queue)
+
+    def maintain_heartbeats(self, job: Job, execution: Any) -> None:
+        """While the horse runs, a Redis outage must not make the worker give up on it (RQ
+        would leave the loop that waits for the horse, and the job with it)."""
+        try:
+            super().maintain_heartbeats(job, execution)
+        except REDIS_OUTAGE_ERRORS as exc:
+            self._outcome_outage.failed(exc)
+        else:
+            self._outcome_outage.recovered()
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
