@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
+
 log = logging.getLogger(__name__)
 
 
@@ -40,3 +42,15 @@ def install(app: FastAPI) -> None:
     async def _model_invalid(request: Request, exc: ValidationError) -> JSONResponse:
         errors = [{**e, "loc": ["body", *e.get("loc", ())]} for e in exc.errors()]
         return JSONResponse({"detail": clean_errors(errors)}, status_code=422)
+
+    async def _redis_away(request: Request, exc: Exception) -> JSONResponse:
+        # Redis restarting or failing over: a retryable condition, not a server bug.
+        log.warning("%s %s: Redis is unreachable (%s)", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "the job store (Redis) is unreachable right now; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    for error in REDIS_OUTAGE_ERRORS:
+        app.add_exception_handler(error, _redis_away)

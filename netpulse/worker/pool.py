@@ -235,9 +235,9 @@ class FifoPool(WorkerPool):
             if now >= self._next_beat:
                 if not self.directory.heartbeat_known(self.name):
                     log.error(
-                        "FIFO pool %s: Redis came back without the pool's registration (its data "
-                        "was lost or flushed): jobs queued and results stored before are gone; "
-                        "registering again",
+                        "FIFO pool %s: its registration was missing (Redis lost its data, or "
+                        "the pool was taken for dead): jobs and deliveries stored before that "
+                        "are gone; registering again",
                         self.name,
                     )
                     self.directory.register(self.name, self.num_workers)

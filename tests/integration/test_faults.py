@@ -94,6 +94,9 @@ def test_every_process_lives_through_a_redis_restart_and_jobs_run_after(
     time.sleep(OUTAGE_SECONDS)
     for name, process in stack.procs.items():
         assert process.poll() is None, f"{name} exited during the outage ({process.returncode})"
+    away = api.get("/jobs")
+    assert away.status_code == 503, away.text
+    assert "unreachable" in away.json()["detail"] and away.headers["retry-after"]
     stack.redis_server.start()
     for name in ("node", "fifo"):
         wait_log(stack, name, "Redis answers again")
@@ -248,3 +251,21 @@ def test_fifo_workers_die_with_their_pool(stack: Stack) -> None:
     processes.wait_until(
         lambda: not any(_alive(p) for p in workers), 30, "the workers to follow their pool"
     )
+
+
+def test_a_redis_that_lost_its_data_is_said_in_the_log_and_work_goes_on(
+    netpulse_env: dict[str, str], tmp_path: Path, device: OpenSSHServer
+) -> None:
+    with Stack(netpulse_env, tmp_path / "stack", appendonly=False) as stack:
+        api = stack.client()
+        stack.redis_server.stop()  # no append-only file: everything in Redis is gone
+        wait_log(stack, "node", "Redis is unreachable")
+        stack.redis_server.start()
+        for name in ("node", "fifo"):
+            wait_log(stack, name, "jobs and deliveries stored before that are gone", timeout=30)
+        stack.wait_ready()
+        for strategy in ("pinned", "fifo"):
+            done = final(api, submit(api, job(device, "echo anew", strategy))["id"])
+            assert done["status"] == "finished", done
+        for name, process in stack.procs.items():
+            assert process.poll() is None, f"{name} exited"

@@ -23,10 +23,16 @@ API_KEY = "test-api-key-0123456789"
 
 
 class Stack:
-    def __init__(self, base_env: dict[str, str], root: Path, node_name: str = "fault-node") -> None:
+    def __init__(
+        self,
+        base_env: dict[str, str],
+        root: Path,
+        node_name: str = "fault-node",
+        appendonly: bool = True,
+    ) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        self.redis_server = RedisServer(data_dir=root / "redis", appendonly=True)
+        self.redis_server = RedisServer(data_dir=root / "redis", appendonly=appendonly)
         self.base_env = base_env
         self.node_name = node_name
         self.port = free_port()
