@@ -6,6 +6,9 @@ Fault tests restart Redis and kill processes, so they cannot share the session's
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,9 @@ class Stack:
     def stop(self) -> None:
         for process in self.procs.values():
             processes.stop(process)
+            # Whatever a test killed, nothing of the process's group may outlive the test.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         self.redis_server.stop()
 
     def __enter__(self) -> Stack:
