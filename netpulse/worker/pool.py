@@ -147,16 +147,20 @@ def run_fifo_worker(
     def request_stop(*_: Any) -> None:
         stop["requested"] = True
 
-    def make_worker() -> NetPulseWorker:
+    def own_handlers() -> None:
         # RQ installs its own handlers in work(); these cover the time between two loops.
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+
+    def make_worker() -> NetPulseWorker:
         return NetPulseWorker(queue_names, name=worker_name, connection=conn)
 
+    own_handlers()
     serve(
         make_worker,
         conn,
         stopping=lambda: stop["requested"],
+        between_loops=own_handlers,
         burst=burst,
         logging_level=logging_level,
         # RQ's scheduler (delayed and repeated jobs) is not used by NetPulse; not starting it

@@ -48,14 +48,29 @@ def serve(
     conn: Redis,
     stopping: Callable[[], bool],
     on_worker: Callable[[Worker], None] = lambda _: None,
+    between_loops: Callable[[], None] = lambda: None,
     **work_kwargs: Any,
 ) -> None:
     """Run ``make_worker().work(**work_kwargs)`` again and again until ``stopping()`` or the
-    worker itself was asked to stop (a signal, RQ's shutdown command, burst mode done)."""
+    worker itself was asked to stop (a signal, RQ's shutdown command, burst mode done).
+
+    ``between_loops`` runs each time RQ's loop has ended: a worker process puts back signal
+    handlers of its own there, since RQ's ask Redis for the worker's state, which fails while
+    Redis is away and would turn a stop request into an error."""
     quiet_rq_outages()
     worker = make_worker()
     outage = OutageLog(log, f"worker {worker.name}")
     backoff = Backoff()
+
+    def asked_to_stop() -> bool:
+        # RQ stops an idle worker by raising out of its loop without setting
+        # ``_stop_requested``; NetPulse's workers note the signal in ``stop_signalled``.
+        return (
+            stopping()
+            or bool(getattr(worker, "_stop_requested", False))
+            or bool(getattr(worker, "stop_signalled", False))
+        )
+
     while True:
         on_worker(worker)
         started = time.monotonic()
@@ -68,11 +83,8 @@ def serve(
             if not is_outage(exc):
                 log.exception("worker %s: its loop failed; starting it again", worker.name)
             ended_by = exc
-        if (
-            stopping()
-            or getattr(worker, "_stop_requested", False)
-            or getattr(worker, "stop_signalled", False)
-        ):
+        between_loops()
+        if asked_to_stop():
             return
         if ended_by is None and work_kwargs.get("burst"):
             return
@@ -82,9 +94,7 @@ def serve(
             backoff.wait()  # ended quickly for another reason: do not spin
         else:
             backoff.reset()
-        # RQ logs its own "unhandled exception, quitting" when Redis went away mid-loop; the
-        # outage is said once above, and here the worker waits for Redis to come back.
-        while not stopping():
+        while not asked_to_stop():
             try:
                 conn.ping()
                 clear_registration(conn, worker)
@@ -92,7 +102,7 @@ def serve(
             except REDIS_OUTAGE_ERRORS as exc:
                 outage.failed(exc)
                 backoff.wait()
-        if stopping():
+        if asked_to_stop():
             return
         outage.recovered()
         worker = make_worker()

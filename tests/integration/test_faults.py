@@ -269,3 +269,18 @@ def test_a_redis_that_lost_its_data_is_said_in_the_log_and_work_goes_on(
             assert done["status"] == "finished", done
         for name, process in stack.procs.items():
             assert process.poll() is None, f"{name} exited"
+
+
+def test_processes_stop_on_request_while_redis_is_away(stack: Stack) -> None:
+    pool, node = stack.procs["fifo"], stack.procs["node"]
+    processes.wait_until(lambda: len(_descendants(pool.pid)) >= 2, 30, "the pool's workers")
+    workers = _descendants(pool.pid)
+    stack.redis_server.stop()
+    for name in ("node", "fifo"):
+        wait_log(stack, name, "Redis is unreachable")
+    pool.send_signal(signal.SIGTERM)
+    node.send_signal(signal.SIGTERM)
+    assert pool.wait(timeout=30) == 0
+    assert node.wait(timeout=45) == 0
+    processes.wait_until(lambda: not any(_alive(p) for p in workers), 10, "the pool's workers")
+    assert "its devices stay assigned" in stack.log_text("node")
