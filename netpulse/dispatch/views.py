@@ -7,7 +7,7 @@ from typing import Any
 
 from redis import Redis
 from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import JOB_ID_PATTERN, Job, JobStatus
 
 from netpulse.models.job import (
     DriverExecutionResult,
@@ -82,7 +82,19 @@ def to_response(job: Job, base_url: str = "") -> JobInResponse:
     )
 
 
+#: Longest job id looked up; ids are UUIDs, and RQ allows only letters, digits, ``_`` and ``-``.
+MAX_JOB_ID_LENGTH = 128
+
+
+def valid_job_id(job_id: str) -> bool:
+    """Whether ``job_id`` could name a job at all (checked before any Redis key is built)."""
+    return len(job_id) <= MAX_JOB_ID_LENGTH and JOB_ID_PATTERN.fullmatch(job_id) is not None
+
+
 def fetch_job(conn: Redis, job_id: str) -> Job | None:
+    """The job, or None when no job has that id (also for an id RQ would refuse outright)."""
+    if not valid_job_id(job_id):
+        return None
     try:
         return Job.fetch(job_id, connection=conn)
     except NoSuchJobError:

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 HttpMethod = Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+#: Headers a caller may not set: they frame or route the message (a wrong Content-Length cuts
+#: the body while the attempt still looks delivered) or they are the signature's own.
+RESERVED_HEADERS = frozenset(
+    {
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "host",
+        "upgrade",
+        "te",
+        "trailer",
+        "keep-alive",
+    }
+)
+RESERVED_HEADER_PREFIXES = ("proxy-", "webhook-")
+
+#: An HTTP field name (RFC 9110 token).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class WebhookConfig(BaseModel):
@@ -17,7 +37,7 @@ class WebhookConfig(BaseModel):
     delivery but never shown in job responses, logs, the delivery log or payloads.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field("basic", description="Webhook caller plugin (`basic` is built in).")
     url: str = Field(..., description="Endpoint URL, http or https.")
@@ -56,6 +76,22 @@ class WebhookConfig(BaseModel):
         from netpulse.webhooks.ssrf import check_url
 
         check_url(value)  # http(s) only, a host, no credentials in the URL
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _allowed_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, text in (value or {}).items():
+            lowered = name.lower()
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            if lowered in RESERVED_HEADERS or lowered.startswith(RESERVED_HEADER_PREFIXES):
+                raise ValueError(
+                    f"header {name!r} cannot be set: NetPulse sets the message framing, "
+                    "routing and webhook-* signature headers itself"
+                )
+            if any(ch in text for ch in "\r\n\0"):
+                raise ValueError(f"the value of header {name!r} contains a line break or NUL")
         return value
 
     @field_validator("retry_intervals")

@@ -16,7 +16,7 @@ from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimitRegistry
 
 from netpulse.api.deps import base_url, get_redis
-from netpulse.dispatch.views import FINAL_STATUSES, fetch_job, to_response
+from netpulse.dispatch.views import FINAL_STATUSES, fetch_job, to_response, valid_job_id
 from netpulse.keys import JOB_DONE_CHANNEL
 from netpulse.models.job import JobInResponse
 from netpulse.webhooks import deliveries
@@ -194,6 +194,8 @@ def delete_jobs(
 @router.get("/{job_id}/webhook-deliveries")
 def job_deliveries(job_id: str, conn: Redis = Depends(get_redis)) -> list[dict[str, Any]]:
     """Every webhook delivery of the job, with its attempt log."""
+    if not valid_job_id(job_id):
+        raise _not_found(job_id)
     found = deliveries.for_job(conn, job_id)
     if not found and fetch_job(conn, job_id) is None:
         raise _not_found(job_id)
