@@ -158,6 +158,17 @@ class TemplateSettings(BaseModel):
     max_bytes: int = Field(1024 * 1024, ge=1024, description="Largest template accepted.")
 
 
+class SupervisorSettings(BaseModel):
+    """`netpulse up`: when a child that keeps dying makes it give up instead of restarting it."""
+
+    max_restarts: int = Field(
+        5, ge=0, le=1000, description="Deaths of one child within the window that are restarted."
+    )
+    restart_window_seconds: float = Field(
+        600.0, ge=1, description="One death more than max_restarts within this stops `up`."
+    )
+
+
 class Settings(BaseSettings):
     """All of NetPulse's configuration."""
 
@@ -174,6 +185,7 @@ class Settings(BaseSettings):
     node: NodeSettings = Field(default_factory=NodeSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
 
     @classmethod
     def settings_customise_sources(
