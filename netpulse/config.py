@@ -36,14 +36,23 @@ class ServerSettings(BaseModel):
 
 class RedisSettings(BaseModel):
     url: str | None = Field(
-        None, description="Redis URL. Unset: `netpulse up` starts a private redis-server."
+        None,
+        description=(
+            "Redis URL: redis://, rediss://, unix:// or "
+            "redis+sentinel://host:port[,host:port...]/<master name>[/<db>]. "
+            "Unset: `netpulse up` starts a private redis-server."
+        ),
     )
 
     @field_validator("url")
     @classmethod
-    def _scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+    def _parsable(cls, value: str | None) -> str | None:
+        """Refuse a URL the connection factory could not use now, at start, rather than on
+        the first connection (which, for a Sentinel URL, may be minutes later)."""
+        if value is not None:
+            from netpulse.runtime.redis_conn import parse_redis_url
+
+            parse_redis_url(value)  # its ValueError says what is wrong, password masked
         return value
 
 
@@ -172,8 +181,10 @@ class SupervisorSettings(BaseModel):
 class Settings(BaseSettings):
     """All of NetPulse's configuration."""
 
+    # hide_input_in_errors: values such as redis.url or the API key may be secrets, and a
+    # validation error would otherwise quote them.
     model_config = SettingsConfigDict(
-        env_prefix="NETPULSE_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="NETPULSE_", env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
     )
 
     data_dir: Path = Path(".netpulse")

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install what NetPulse needs on a fresh Debian machine: redis-server and openssh-server
-# (Debian packages, only when missing) and a virtual environment with the project.
+# Install what NetPulse needs on a fresh Debian machine: redis-server, redis-sentinel (Redis
+# high availability; the tests run real sentinels) and openssh-server (Debian packages, only
+# when missing) and a virtual environment with the project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"

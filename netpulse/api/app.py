@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
-from redis import Redis
 
 from netpulse import __version__
 from netpulse.api import errors
@@ -16,6 +15,7 @@ from netpulse.api.auth import require_api_key
 from netpulse.api.routes import device, jobs, storage, system, templates, webhooks, workers
 from netpulse.api.waiter import JobWaiter
 from netpulse.config import ConfigError, Settings, get_settings
+from netpulse.runtime.redis_conn import connect
 from netpulse.webhooks.metrics import WebhookMetricsCollector
 
 
@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.api_key = settings.server.api_key.get_secret_value()
-    app.state.redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+    # The factory: a Sentinel URL gives a client that follows a failover by itself.
+    app.state.redis = connect(settings.redis_url, health_check_interval=30)
     app.state.waiter = JobWaiter(settings.redis_url)
     app.state.started_at = time.time()
     app.state.metrics = CollectorRegistry()

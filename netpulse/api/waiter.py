@@ -2,6 +2,14 @@
 
 One pub/sub subscription per controller process feeds every waiting request (no polling).
 A waiter registers before it reads the job, so an end published in between is not missed.
+
+Pub/sub is fire-and-forget: an end published while the subscription is down (Redis restart,
+Sentinel failover, dropped connection) reaches nobody. So whenever the subscription is lost
+*and* whenever it is confirmed again, every waiting request is woken to read its job again
+(``GET /jobs/{id}`` then answers with the job as it is, which may still be running, before its
+``wait`` is over: early rather than a whole ``wait`` late). The subscription is made
+through :func:`netpulse.runtime.redis_conn.connect_async`, so after a failover it is made on
+the new master.
 """
 
 from __future__ import annotations
@@ -9,20 +17,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-
-from redis import asyncio as aioredis
+from typing import Any
 
 from netpulse.keys import JOB_DONE_CHANNEL
+from netpulse.runtime.outage import BACKOFF_CAP, BACKOFF_FIRST, OutageLog, is_outage
+from netpulse.runtime.redis_conn import connect_async
 
 log = logging.getLogger(__name__)
 
 
 class JobWaiter:
+    """Wakes ``GET /jobs/{id}?wait=N`` requests when their job's end is published."""
+
     def __init__(self, redis_url: str) -> None:
         self.redis_url = redis_url
         self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._outage = OutageLog(log, "job-end subscription")
+        #: How many times the subscription was confirmed (1 after start; more after losses).
+        self.subscriptions = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen())
@@ -34,23 +48,54 @@ class JobWaiter:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _listen(self) -> None:
+        """Subscribe, dispatch job ends, and subscribe again after any loss, forever."""
+        delay = BACKOFF_FIRST
         while True:
-            redis = aioredis.from_url(self.redis_url)
+            confirmed = self.subscriptions
             try:
-                async with redis.pubsub() as pubsub:
-                    await pubsub.subscribe(JOB_DONE_CHANNEL)
-                    self._ready.set()
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._wake(message["data"].decode())
+                await self._subscribe_and_dispatch()
+                # listen() only ends when nothing is subscribed any more, which this class
+                # never asks for: treat it as a loss too.
+                log.warning("job-end subscription ended by itself; subscribing again")
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("job-end subscription lost; reconnecting in 1 s")
-                self._wake_all()  # waiters re-read the job rather than wait blind
-                await asyncio.sleep(1)
-            finally:
-                await redis.aclose()
+            except Exception as exc:
+                if is_outage(exc):
+                    self._outage.failed(exc)  # one line per outage, not one per retry
+                else:
+                    log.exception("job-end subscription failed; subscribing again")
+            if self.subscriptions > confirmed:
+                delay = BACKOFF_FIRST  # it worked for a while: start the back-off over
+            self._wake_all()  # waiters re-read their job rather than wait blind
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_CAP)
+
+    async def _subscribe_and_dispatch(self) -> None:
+        redis = connect_async(self.redis_url, health_check_interval=30)
+        try:
+            async with redis.pubsub() as pubsub:
+                await pubsub.subscribe(JOB_DONE_CHANNEL)
+                async for message in pubsub.listen():
+                    self._handle(message)
+        finally:
+            await redis.aclose()
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "message":
+            data = message["data"]
+            self._wake(data.decode() if isinstance(data, bytes) else str(data))
+        elif kind == "subscribe":
+            # Confirmed by the server (first time, or after redis-py reconnected by itself):
+            # from now on no end is missed, but one may have been in the gap before.
+            self.subscriptions += 1
+            self._outage.recovered()
+            if self.subscriptions > 1:
+                log.info(
+                    "job-end subscription restored; waking %d waiting job(s)", len(self._waiters)
+                )
+            self._wake_all()
+            self._ready.set()
 
     def _wake(self, job_id: str) -> None:
         for future in self._waiters.pop(job_id, ()):
