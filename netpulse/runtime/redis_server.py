@@ -21,6 +21,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from netpulse.runtime.lifeline import preexec_die_with_parent
 from netpulse.runtime.ports import free_port
 
 __all__ = ["RedisServer"]
@@ -49,8 +50,11 @@ class RedisServer:
         port: int | None = None,
         appendonly: bool = True,
         host: str = "127.0.0.1",
+        die_with_parent: bool = False,
     ) -> None:
         self._data_dir = Path(data_dir) if data_dir is not None else None
+        #: ``netpulse up``'s private server must not outlive it, even when it is killed.
+        self._die_with_parent = die_with_parent
         self._port = port
         self._appendonly = appendonly
         self._host = host
@@ -100,6 +104,7 @@ class RedisServer:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
+                preexec_fn=preexec_die_with_parent() if self._die_with_parent else None,
             )
         try:
             self._wait_ready()

@@ -32,6 +32,7 @@ from netpulse.plugins.webhooks import (
 )
 from netpulse.plugins.webhooks import registry as callers
 from netpulse.webhooks import retry, ssrf, store
+from netpulse.webhooks.heartbeat import ServiceHeartbeat
 from netpulse.webhooks.http import make_client
 from netpulse.webhooks.journal import AttemptRecord, OutcomeJournal
 from netpulse.webhooks.origins import OriginGate
@@ -103,6 +104,7 @@ class DeliveryService:
             asyncio.create_task(self._listen_for_wakes(stop)),
             asyncio.create_task(self._kick_on(stop)),
             asyncio.create_task(self._keep_leases()),
+            asyncio.create_task(ServiceHeartbeat(self.redis).run()),  # for /health/ready
         ]
         journal = asyncio.create_task(self.journal.run())
         try:
@@ -477,11 +479,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # httpx logs every request URL (with its query string) at INFO; the delivery log is ours.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Every delivery in flight may hold a connection: size the pool for that and make a busy
-    # pool wait instead of raising.
-    pool = aioredis.BlockingConnectionPool.from_url(
+    # pool wait instead of raising. Plain or Sentinel URL alike (the factory picks the pool).
+    from netpulse.runtime.redis_conn import connect_async_blocking
+
+    redis = connect_async_blocking(
         settings.redis_url, max_connections=settings.webhooks.max_in_flight + 8, timeout=None
     )
-    redis = aioredis.Redis(connection_pool=pool)
     try:
         await DeliveryService(redis, settings).run(stop or asyncio.Event())
     finally:
