@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.drivers.base import BaseDriver, DeviceConnectionError, DriverError
+from netpulse.plugins.drivers.interrupt import break_netmiko_session
 from netpulse.plugins.drivers.napalm.errors import open_error, session_error
 from netpulse.plugins.drivers.netmiko.driver import find_device_error
 
@@ -144,11 +145,11 @@ class NapalmDriver(BaseDriver):
     def abort(self) -> None:
         """Close the transport under napalm so that a blocked call returns."""
         device = self.device
-        netmiko_conn = getattr(device, "_netmiko_device", None)
-        transport = getattr(getattr(netmiko_conn, "remote_conn", None), "transport", None)
-        if transport is None:  # eos over eAPI: the HTTP connection of the request in flight
-            node = getattr(device, "device", None)
-            transport = getattr(getattr(node, "connection", None), "transport", None)
+        if break_netmiko_session(getattr(device, "_netmiko_device", None)):
+            return
+        # eos over eAPI: the HTTP connection of the request in flight
+        node = getattr(device, "device", None)
+        transport = getattr(getattr(node, "connection", None), "transport", None)
         if transport is not None:
             transport.close()
         else:

@@ -12,7 +12,7 @@ import http.client
 import socket
 
 import paramiko
-from netmiko.exceptions import NetmikoTimeoutException, ReadTimeout
+from netmiko.exceptions import NetmikoTimeoutException, ReadException, ReadTimeout, WriteException
 from paramiko.ssh_exception import NoValidConnectionsError
 from pyeapi.eapilib import ConnectionError as EapiConnectionError
 
@@ -87,6 +87,8 @@ def session_error(
     lost = _first(
         chain,
         ConnectionClosedException,
+        ReadException,  # netmiko under napalm, also when a stop took the channel away
+        WriteException,
         paramiko.SSHException,
         http.client.HTTPException,
         EOFError,

@@ -18,7 +18,9 @@ from netmiko import ConnectHandler
 from netmiko.exceptions import (
     NetmikoAuthenticationException,
     NetmikoTimeoutException,
+    ReadException,
     ReadTimeout,
+    WriteException,
 )
 from netmiko.scp_handler import SCPConn
 from paramiko.ssh_exception import NoValidConnectionsError
@@ -34,6 +36,7 @@ from netpulse.plugins.drivers.base import (
     DeviceTimeoutError,
     send_keepalive,
 )
+from netpulse.plugins.drivers.interrupt import break_netmiko_session
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +132,7 @@ class NetmikoDriver(BaseDriver):
                 raise DeviceTimeoutError(
                     f"{self.target}: no prompt after {command!r}: {_first_line(exc)}"
                 ) from None
-            except OSError as exc:
+            except (OSError, ReadException, WriteException) as exc:
                 raise DeviceConnectionError(
                     f"{self.target}: session lost during {command!r}: {exc}"
                 ) from None
@@ -192,7 +195,7 @@ class NetmikoDriver(BaseDriver):
                     results.append(self.result("commit", started, stdout=self.conn.commit()))
         except ReadTimeout as exc:
             raise DeviceTimeoutError(f"{self.target}: config push timed out: {exc}") from None
-        except OSError as exc:
+        except (OSError, ReadException, WriteException) as exc:
             raise DeviceConnectionError(
                 f"{self.target}: session lost during the config push: {exc}"
             ) from None
@@ -258,10 +261,8 @@ class NetmikoDriver(BaseDriver):
         return getattr(channel, "transport", None)
 
     def abort(self) -> None:
-        """Close the SSH transport under netmiko (its own disconnect waits for the channel)."""
-        transport = self._transport()
-        if transport is not None:
-            transport.close()
+        """Break the session so a read blocked in another thread returns now."""
+        break_netmiko_session(getattr(self, "conn", None))
 
     def is_alive(self) -> bool:
         """Checked on the SSH transport: netmiko's own check writes into the CLI channel."""
