@@ -29,6 +29,12 @@ class SessionLostError(DriverError):
     error_type = "session_lost"
 
 
+class StoppedBeforeReadError(DriverError):
+    """A stop was requested while the job had no session yet (it was connecting)."""
+
+    error_type = "stopped"
+
+
 @dataclass
 class Session:
     key: str
@@ -49,6 +55,9 @@ class SessionPool:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._probe: threading.Thread | None = None
+        #: Jobs asked to stop while they held no session (connecting, or between leases):
+        #: their next lease fails at once instead of running the command.
+        self._stopping: set[str] = set()
         self.opened = 0
         self.reused = 0
 
@@ -83,8 +92,16 @@ class SessionPool:
         driver = session.driver
         driver.driver_args = dict(req.driver_args)
         driver.session_reused = reused
-        session.job_id = job_id
+        # Under the pool's lock, as in interrupt(): a stop either finds this session leased
+        # to the job, or has left its mark that is seen here.
+        with self._lock:
+            session.job_id = job_id
+            stopped = job_id is not None and job_id in self._stopping
         try:
+            if stopped:
+                raise StoppedBeforeReadError(
+                    f"the job was stopped while its session to {session.label} was opening"
+                )
             yield driver
         except DeviceConnectionError as exc:
             self._discard(session, locked=True)
@@ -106,14 +123,25 @@ class SessionPool:
             session.lock.release()
 
     def interrupt(self, job_id: str) -> bool:
-        """Break the session a running job uses (stop requests); True if one was found."""
+        """Break the session a running job uses (stop requests); True if one was found.
+
+        When the job holds no session yet (it is still connecting), the stop is remembered
+        and its lease fails as soon as the connection is made, before any command is sent.
+        """
         with self._lock:
             target = next((s for s in self._sessions.values() if s.job_id == job_id), None)
+            if target is None:
+                self._stopping.add(job_id)
         if target is None:
             return False
         log.info("closing the session to %s to stop job %s", target.label, job_id)
         target.driver.abort()
         return True
+
+    def forget_stop(self, job_id: str) -> None:
+        """The job ended: a stop mark it left (see :meth:`interrupt`) is no longer needed."""
+        with self._lock:
+            self._stopping.discard(job_id)
 
     def _discard(self, session: Session, locked: bool = False) -> None:
         with self._lock:

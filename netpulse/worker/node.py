@@ -79,6 +79,7 @@ class SessionWorker(JobEndPublisher, OutcomeKeeper, SimpleWorker):
             super().execute_job(job, queue)
         finally:
             self._running = None
+            self.pool.forget_stop(job.id)
 
     def kill_horse(self, sig: Any = None) -> None:
         """Stop the running job (RQ's stop command): break its session so the driver call ends.
@@ -91,7 +92,9 @@ class SessionWorker(JobEndPublisher, OutcomeKeeper, SimpleWorker):
         job.meta["stop_requested"] = True
         if not self.pool.interrupt(job.id):
             log.warning(
-                "job %s has no session to interrupt yet; it stops when it next reads", job.id
+                "job %s has no session to interrupt yet (connecting); it stops as soon as the "
+                "connection is made, before any command is sent",
+                job.id,
             )
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from netpulse.models.request import ExecutionRequest
-from netpulse.sessions.pool import SessionLostError, SessionPool
+from netpulse.sessions.pool import SessionLostError, SessionPool, StoppedBeforeReadError
 from tests.conftest import NODE_NAME
 from tests.integration.helpers import device, run, ssh_args, submit, wait_job
 from tests.support import processes
@@ -179,6 +179,22 @@ def test_pool_reports_a_session_lost_mid_job(sshd: Any) -> None:
             driver.disconnect()  # the session dies under the job
             driver.execute(_request(sshd))
         assert pool.stats()["sessions"] == 0
+    finally:
+        pool.close_all()
+
+
+def test_a_stop_while_connecting_fails_the_lease_before_any_command(sshd: Any) -> None:
+    """DELETE can arrive while the job's session is still being opened: nothing to break yet,
+    so the pool remembers the stop and the lease fails once the connection is made."""
+    pool = SessionPool()
+    try:
+        assert pool.interrupt("job-1") is False  # no session leased to it yet
+        with pytest.raises(StoppedBeforeReadError), pool.lease(_request(sshd), "job-1"):
+            pytest.fail("the stopped job got its session")
+        assert pool.stats()["sessions"] == 0  # the session it opened is not kept
+        pool.forget_stop("job-1")
+        with pool.lease(_request(sshd), "job-2") as driver:  # other jobs are not affected
+            assert driver.execute(_request(sshd))[0].exit_status == 0
     finally:
         pool.close_all()
 
