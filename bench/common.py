@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from netpulse.runtime.ports import free_port  # noqa: E402
+from netpulse.runtime.redis_conn import connect  # noqa: E402
 from netpulse.runtime.redis_server import RedisServer  # noqa: E402
 
 API_KEY = "bench-api-key-0123456789abcdef"
@@ -190,7 +191,14 @@ class Stack:
         delivery: bool = True,
         extra_env: dict[str, str] | None = None,
         workdir: Path | None = None,
+        appendonly: bool = False,
+        redis_url: str | None = None,
     ) -> None:
+        #: With an append-only file the private Redis keeps its data across a restart
+        #: (bench/faults.py restarts it); off by default, as it costs a little speed.
+        self.appendonly = appendonly
+        #: An external Redis (a Sentinel set's URL): then no private redis-server is started.
+        self.external_redis_url = redis_url
         self.fifo_workers = fifo_workers
         self.with_delivery = delivery
         self.extra_env = extra_env or {}
@@ -208,9 +216,14 @@ class Stack:
     def start(self) -> Stack:
         _CLEANUPS.append(self.stop)
         started = time.monotonic()
-        self.redis_server = RedisServer(data_dir=self.workdir / "redis", appendonly=False)
-        redis_url = self.redis_server.start()
-        self.redis = Redis.from_url(redis_url)
+        if self.external_redis_url is None:
+            self.redis_server = RedisServer(
+                data_dir=self.workdir / "redis", appendonly=self.appendonly
+            )
+            redis_url = self.redis_server.start()
+        else:
+            redis_url = self.external_redis_url
+        self.redis = connect(redis_url)
         self.env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),

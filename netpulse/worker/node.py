@@ -33,6 +33,7 @@ from netpulse.runtime.redis_conn import connect
 from netpulse.sessions.pool import SessionPool
 from netpulse.worker.registries import ThreadedStartedJobRegistry
 from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper
+from netpulse.worker.stranded import StrandedJobs
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class NodeProcess:
         #: Until then a missing heartbeat of another node may only mean Redis was away (every
         #: heartbeat key can expire during an outage): no failover before it.
         self._trust_heartbeats_at = time.monotonic() + HEARTBEAT_TTL + HEARTBEAT_INTERVAL
+        self.stranded = StrandedJobs(self.conn, node_queue(self.name))
 
     def run(self) -> None:
         global CURRENT_POOL
@@ -325,8 +327,16 @@ class NodeProcess:
             self._outage.recovered()
 
     def _watch_loop(self) -> None:
-        """Find nodes that stopped beating and move their work (one node does it, by lock)."""
+        """Find nodes that stopped beating and move their work (one node does it, by lock);
+        put back the jobs of this node's queue that a worker took but never started."""
         while not self.stop.wait(HEARTBEAT_INTERVAL):
+            try:
+                self.stranded.sweep()
+            except REDIS_OUTAGE_ERRORS as exc:
+                self._outage.failed(exc)
+                continue
+            except Exception:
+                log.exception("node %s: looking for stranded jobs failed", self.name)
             if time.monotonic() < self._trust_heartbeats_at:
                 continue
             try:

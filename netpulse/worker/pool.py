@@ -36,6 +36,7 @@ from netpulse.worker.pool_directory import (
     PoolInfo,
 )
 from netpulse.worker.rq_worker import NetPulseWorker
+from netpulse.worker.stranded import StrandedJobs
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ class FifoPool(WorkerPool):
         self._serial = 0
         #: Until then, a missing heartbeat of another pool may only mean Redis was away.
         self._trust_heartbeats_at = time.monotonic() + HEARTBEAT_TTL + HEARTBEAT_INTERVAL
+        self.stranded = StrandedJobs(conn, settings.worker.fifo_queue)
 
     # -- RQ's pool, with our worker names and our worker body ---------------------------------
 
@@ -257,7 +259,9 @@ class FifoPool(WorkerPool):
         self._outage.recovered()
 
     def sweep(self) -> list[str]:
-        """Fail the running jobs of FIFO pools that died; forget those pools."""
+        """Fail the running jobs of FIFO pools that died; forget those pools; put back the
+        jobs a worker took from the queue but never started (:mod:`netpulse.worker.stranded`)."""
+        self.stranded.sweep()
         pools = self.directory.pools()
         trust = time.monotonic() >= self._trust_heartbeats_at
         dead = dead_pool_ids(pools, socket.gethostname(), trust) - {self.name}

@@ -46,6 +46,17 @@ class OutcomeKeeper:
             self.__dict__["_outcome_outage_log"] = outage
         return outage
 
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """Mark the job started (before its function runs). RQ would fail a job whose marking
+        met a Redis outage with the connection error, although the job never ran; it is
+        retried instead (one MULTI/EXEC of idempotent writes)."""
+        parent = super().prepare_job_execution  # type: ignore[misc]
+        retry_through_outage(
+            lambda: parent(job, remove_from_intermediate_queue),
+            self._outcome_outage,
+            stop=lambda: self._stop_requested,
+        )
+
     def _finalize_success(self, job: Job, queue: Any, execution: Any, return_value: Any) -> None:
         parent = super()._finalize_success  # type: ignore[misc]
         retry_through_outage(
@@ -71,6 +82,11 @@ class JobEndPublisher:
     def _publish_done(self, job: Job) -> None:
         try:
             self.connection.publish(JOB_DONE_CHANNEL, job.id)
+        except REDIS_OUTAGE_ERRORS as exc:
+            # Waiting requests re-read their job when the controller subscribes again.
+            log.warning(
+                "could not publish the end of job %s: Redis is unreachable (%s)", job.id, exc
+            )
         except Exception:
             log.exception("could not publish the end of job %s", job.id)
 
