@@ -143,9 +143,12 @@ def test_user_headers_do_not_duplicate_ours() -> None:
     from netpulse.plugins.webhooks.basic.caller import BasicWebHookCaller
     from netpulse.webhooks.ssrf import DestinationPolicy
 
-    webhook = WebhookConfig(
-        url="http://127.0.0.1/x",
-        headers={"user-agent": "mine", "Webhook-Id": "forged", "content-type": "text/plain"},
+    # A webhook-* header is refused at submission now; one stored before that rule (a delivery
+    # kept in Redis across the upgrade) must still not be sent next to ours.
+    webhook = WebhookConfig(url="http://127.0.0.1/x").model_copy(
+        update={
+            "headers": {"user-agent": "mine", "Webhook-Id": "forged", "content-type": "text/plain"}
+        }
     )
     context = DeliveryContext("msg_1", 1, b"{}", ["whsec_" + "A" * 32], DestinationPolicy(), "UA/1")
     headers = BasicWebHookCaller(webhook).headers(context)
