@@ -43,3 +43,28 @@ def ssh_args(server: Any) -> dict[str, Any]:
         "username": server.username,
         "key_filename": str(server.key_filename),
     }
+
+
+def ssh_args_for(server: Any, driver: str) -> dict[str, Any]:
+    """connection_args for a test OpenSSH server: paramiko's, or netmiko's ``linux``."""
+    if driver == "paramiko":
+        return ssh_args(server)
+    return {
+        "device_type": "linux",
+        "host": server.host,
+        "port": server.port,
+        "username": server.username,
+        "use_keys": True,
+        "key_file": str(server.key_filename),
+    }
+
+
+def wait_started(api: httpx.Client, job_id: str, timeout: float = 30) -> None:
+    """Wait until a worker runs the job (polling: a running job publishes nothing)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while api.get(f"/jobs/{job_id}").json()["status"] != "started":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} did not start within {timeout} s")
+        time.sleep(0.05)

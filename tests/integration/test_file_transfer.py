@@ -13,26 +13,13 @@ import httpx
 import pytest
 
 from tests.conftest import API_KEY
-from tests.integration.helpers import run, ssh_args, wait_job
-
-
-def args_for(sshd: Any, driver: str) -> dict[str, Any]:
-    if driver == "paramiko":
-        return ssh_args(sshd)
-    return {
-        "device_type": "linux",
-        "host": sshd.host,
-        "port": sshd.port,
-        "username": sshd.username,
-        "use_keys": True,
-        "key_file": str(sshd.key_filename),
-    }
+from tests.integration.helpers import run, ssh_args_for, wait_job
 
 
 def upload(api: httpx.Client, sshd: Any, driver: str, data: bytes, remote: str) -> dict:
     body = {
         "driver": driver,
-        "connection_args": args_for(sshd, driver),
+        "connection_args": ssh_args_for(sshd, driver),
         "file_transfer": {"operation": "upload", "remote_path": remote},
     }
     reply = api.post(
@@ -47,7 +34,7 @@ def upload(api: httpx.Client, sshd: Any, driver: str, data: bytes, remote: str) 
 def download(api: httpx.Client, sshd: Any, driver: str, remote: str) -> dict:
     body = {
         "driver": driver,
-        "connection_args": args_for(sshd, driver),
+        "connection_args": ssh_args_for(sshd, driver),
         "file_transfer": {"operation": "download", "remote_path": remote},
     }
     return run(api, body)
@@ -89,7 +76,7 @@ def test_missing_remote_file_is_a_failed_result_not_a_crash(system: httpx.Client
 def test_upload_without_a_file_is_refused(api: httpx.Client, sshd: Any) -> None:
     body = {
         "driver": "paramiko",
-        "connection_args": args_for(sshd, "paramiko"),
+        "connection_args": ssh_args_for(sshd, "paramiko"),
         "file_transfer": {"operation": "upload", "remote_path": "/tmp/x"},
     }
     reply = api.post("/device/exec", json=body)
@@ -115,7 +102,7 @@ def test_public_client_upload_and_download(
     local = tmp_path / "config.txt"
     local.write_bytes(b"hostname lab\n" * 100)
     remote = f"/tmp/netpulse-sdk-{uuid.uuid4().hex}.txt"
-    args = {k: v for k, v in args_for(sshd, "paramiko").items() if k != "host"}
+    args = {k: v for k, v in ssh_args_for(sshd, "paramiko").items() if k != "host"}
     try:
         with NetPulseClient(base_url=controller_url, api_key=API_KEY, driver="paramiko") as np:
             up = np.upload(sshd.host, str(local), remote, connection_args=args)

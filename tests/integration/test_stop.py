@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.helpers import device, run, ssh_args, submit, wait_job
-from tests.support import processes
+from tests.integration.helpers import device, run, ssh_args_for, submit, wait_job, wait_started
 
 #: Far beyond every wait below: the command never ends by itself during the test.
 SLEEP = 300
@@ -23,24 +22,11 @@ READ_TIMEOUT = 600
 STOP_WAIT = 20
 
 
-def connection(sshd: Any, driver: str) -> dict[str, Any]:
-    if driver == "paramiko":
-        return ssh_args(sshd)
-    return {
-        "device_type": "linux",
-        "host": sshd.host,
-        "port": sshd.port,
-        "username": sshd.username,
-        "use_keys": True,
-        "key_file": str(sshd.key_filename),
-    }
-
-
 def pinned(sshd: Any, driver: str, command: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "driver": driver,
         "queue_strategy": "pinned",
-        "connection_args": connection(sshd, driver),
+        "connection_args": ssh_args_for(sshd, driver),
         "command": command,
     }
     if driver == "netmiko":
@@ -59,9 +45,7 @@ def test_delete_stops_a_blocked_read_at_once(
     body = pinned(sshd, driver, f"sleep {SLEEP}")
     body["webhook"] = {"url": receiver.url()}
     job_id = submit(system, body)["id"]
-    processes.wait_until(
-        lambda: system.get(f"/jobs/{job_id}").json()["status"] == "started", 30, "the job to start"
-    )
+    wait_started(system, job_id)
     assert system.delete(f"/jobs/{job_id}").status_code == 200
 
     job = wait_job(system, job_id, timeout=STOP_WAIT)
@@ -98,9 +82,7 @@ def test_delete_stops_netmiko_waiting_for_a_prompt_that_never_comes(
         },
     }
     job_id = submit(system, stuck)["id"]
-    processes.wait_until(
-        lambda: system.get(f"/jobs/{job_id}").json()["status"] == "started", 30, "the job to start"
-    )
+    wait_started(system, job_id)
     assert system.delete(f"/jobs/{job_id}").status_code == 200
     job = wait_job(system, job_id, timeout=STOP_WAIT)
     assert job["status"] == "stopped", job
