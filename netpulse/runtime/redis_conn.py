@@ -18,9 +18,18 @@ redis-py's ``from_url`` unchanged) or a Sentinel URL::
 
 Callers never build connections themselves, so every process follows a Sentinel failover the
 same way: a Sentinel client asks the Sentinels for the current master whenever it opens a
-connection, and a connection to a master that has been demoted (``READONLY``) is dropped, so
-the next command goes to the new master. What a process does while there is no master (the
-seconds of a failover) is its own business: see :mod:`netpulse.runtime.outage`.
+connection, and a connection to a master that has been demoted (``READONLY``) or that refuses
+writes because it lost its replicas (``NOREPLICAS``) is dropped, so the next command goes to
+the new master. What a process does while there is no master (the seconds of a failover) is
+its own business: see :mod:`netpulse.runtime.outage`.
+
+``NOREPLICAS`` matters when the master being replaced still runs (``SENTINEL FAILOVER``, a
+network partition): the Sentinels promote the replica, but the old master takes writes until
+they reconfigure it, up to their INFO period (10 s) later, and discards them all when it
+resynchronises with the new master (accepted jobs, results and events lost). A master set with
+``min-replicas-to-write 1`` refuses those writes instead, from the moment its replica leaves
+it; to NetPulse that refusal is Redis being away, and the command is retried on the master the
+Sentinels name.
 
 Passwords never appear in the messages of this module: :func:`redact_url` masks them, and
 everything that logs a Redis URL should log it through that function.
@@ -37,8 +46,11 @@ from redis import Redis
 from redis import asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelConnectionPool
+from redis.asyncio.sentinel import SentinelManagedConnection as AsyncSentinelManagedConnection
 from redis.connection import parse_url as parse_plain_url
-from redis.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 __all__ = [
     "DEFAULT_SENTINEL_PORT",
@@ -290,6 +302,70 @@ def _master_kwargs(target: RedisURL, kwargs: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def _refuses_writes(exc: ResponseError) -> bool:
+    """``NOREPLICAS``: the master has fewer good replicas than ``min-replicas-to-write``."""
+    return str(exc).startswith("NOREPLICAS")
+
+
+def _refusal(exc: ResponseError) -> RedisConnectionError:
+    return RedisConnectionError(
+        f"the master refuses writes ({exc}): it lost its replicas, a failover may be under "
+        "way; asking the Sentinels for the master again"
+    )
+
+
+class _MasterConnection(SentinelManagedConnection):
+    """A connection to the Sentinel-named master that, besides ``READONLY`` (redis-py's own
+    handling), takes ``NOREPLICAS`` for a master being replaced: it disconnects, so the next
+    attempt asks the Sentinels again, and raises a ``ConnectionError`` (an outage).
+
+    It also closes itself when a read is interrupted, as redis-py's plain connection does:
+    redis-py 8.1's Sentinel connection does not by default, so a read cut short (RQ's stop
+    signal raised in the middle of a blocking dequeue) went back to the
+    pool with its reply still due, and the next command read that reply instead of its own
+    (a FIFO worker then hung in its teardown until killed)."""
+
+    def read_response(
+        self, disable_decoding: bool = False, *, disconnect_on_error: bool = True, **kwargs: Any
+    ) -> Any:
+        try:
+            return super().read_response(
+                disable_decoding, disconnect_on_error=disconnect_on_error, **kwargs
+            )
+        except ResponseError as exc:
+            if not _refuses_writes(exc):
+                raise
+            self.disconnect()
+            raise _refusal(exc) from exc
+
+
+class _AsyncMasterConnection(AsyncSentinelManagedConnection):
+    """Async twin of :class:`_MasterConnection`, which also leaves a replaced master when it
+    is taken from the pool.
+
+    Once any connection of the pool has found a new master, redis-py closes the pool's idle
+    connections, but not those in use at that moment; its synchronous pool drops them when
+    they are released, its asyncio pools put them back as they are. Such a connection kept
+    reading the old master, which answers reads until the Sentinels reconfigure it (up to
+    10 s): the delivery service could claim an event on the new master and then read its
+    record from the old one, where it does not exist."""
+
+    async def connect(self) -> None:
+        known = self.connection_pool.master_address
+        if self.is_connected and known is not None and (self.host, self.port) != tuple(known):
+            await self.disconnect()
+        await super().connect()
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)
+        except ResponseError as exc:
+            if not _refuses_writes(exc):
+                raise
+            await self.disconnect()
+            raise _refusal(exc) from exc
+
+
 class _SentinelMaster(Redis):
     """The master's client; closing it also closes the connections to the Sentinels, which
     redis-py leaves open (they belong to the ``Sentinel`` object, not to the client)."""
@@ -337,7 +413,10 @@ def connect(url: str, **kwargs: Any) -> Redis:
     assert target.master_name is not None
     sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, kwargs))
     return sentinel.master_for(
-        target.master_name, redis_class=_SentinelMaster, **_master_kwargs(target, kwargs)
+        target.master_name,
+        redis_class=_SentinelMaster,
+        connection_class=_MasterConnection,
+        **_master_kwargs(target, kwargs),
     )
 
 
@@ -351,7 +430,10 @@ def connect_async(url: str, **kwargs: Any) -> aioredis.Redis:
         list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, kwargs)
     )
     return sentinel.master_for(
-        target.master_name, redis_class=_AsyncSentinelMaster, **_master_kwargs(target, kwargs)
+        target.master_name,
+        redis_class=_AsyncSentinelMaster,
+        connection_class=_AsyncMasterConnection,
+        **_master_kwargs(target, kwargs),
     )
 
 
@@ -378,6 +460,7 @@ def connect_async_blocking(
         target.master_name,
         redis_class=_AsyncSentinelMaster,
         connection_pool_class=AsyncSentinelBlockingConnectionPool,
+        connection_class=_AsyncMasterConnection,
         max_connections=max_connections,
         timeout=timeout,
         **_master_kwargs(target, kwargs),

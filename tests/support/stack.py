@@ -2,6 +2,8 @@
 (controller, FIFO pool, a worker node, the delivery service), each killable by PID.
 
 Fault tests restart Redis and kill processes, so they cannot share the session's system.
+Given ``redis_url`` (e.g. a Sentinel set's ``redis+sentinel://`` URL), the stack starts no
+Redis of its own and runs every process against that one; the test owns that Redis.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from redis import Redis
 
 from netpulse.nodes.directory import NodeDirectory
 from netpulse.runtime.ports import free_port
+from netpulse.runtime.redis_conn import connect
 from netpulse.runtime.redis_server import RedisServer
 from netpulse.worker.pool_directory import PoolDirectory
 from tests.support import processes
@@ -32,10 +35,15 @@ class Stack:
         root: Path,
         node_name: str = "fault-node",
         appendonly: bool = True,
+        redis_url: str | None = None,
     ) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        self.redis_server = RedisServer(data_dir=root / "redis", appendonly=appendonly)
+        #: None with an external ``redis_url``: the stack then neither starts nor stops Redis.
+        self.redis_server = (
+            None if redis_url else RedisServer(data_dir=root / "redis", appendonly=appendonly)
+        )
+        self.redis_url = redis_url
         self.base_env = base_env
         self.node_name = node_name
         self.port = free_port()
@@ -46,16 +54,19 @@ class Stack:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start_redis(self) -> None:
-        redis_url = self.redis_server.start()
+        if self.redis_server is not None:
+            self.redis_url = self.redis_server.start()
+        assert self.redis_url is not None
         self.env = {
             **self.base_env,
-            "NETPULSE_REDIS__URL": redis_url,
+            "NETPULSE_REDIS__URL": self.redis_url,
             "NETPULSE_DATA_DIR": str(self.root),
         }
 
     @property
     def redis(self) -> Redis:
-        return Redis.from_url(self.redis_server.url)
+        assert self.redis_url is not None
+        return connect(self.redis_url)
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         args = {
@@ -93,7 +104,8 @@ class Stack:
             # Whatever a test killed, nothing of the process's group may outlive the test.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-        self.redis_server.stop()
+        if self.redis_server is not None:
+            self.redis_server.stop()
 
     def __enter__(self) -> Stack:
         self.start_all()
