@@ -101,7 +101,14 @@ class DataNode(RedisServer):
 
     def _command(self, binary: str) -> list[str]:
         auth = ["--requirepass", self._password, "--masterauth", self._password]
-        return [*super()._command(binary), *self._extra_args, *(auth if self._password else [])]
+        # No 5 s wait before a replica's first full sync (Redis' default): tests wait for it.
+        quick_sync = ["--repl-diskless-sync-delay", "0"]
+        return [
+            *super()._command(binary),
+            *quick_sync,
+            *self._extra_args,
+            *(auth if self._password else []),
+        ]
 
     def _client(self, **timeouts: float) -> redis.Redis:
         # The base class probes and shuts down without a password; ours needs one.
