@@ -158,11 +158,12 @@ class OutcomeJournal:
         except asyncio.CancelledError:
             self._pending[:0] = batch  # not known to be written: keep it for the next flush
             raise
-        except (RedisConnectionError, RedisTimeoutError, OSError):
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             log.warning(
-                "could not write %d attempt outcome(s) to Redis; retrying",
+                "could not write %d attempt outcome(s) to Redis (%s: %s); retrying",
                 len(batch),
-                exc_info=True,
+                type(exc).__name__,
+                exc,
             )
             self._pending[:0] = batch
             self._ready.set()

@@ -31,6 +31,7 @@ from netpulse.plugins.webhooks import (
     RetryDelivery,
 )
 from netpulse.plugins.webhooks import registry as callers
+from netpulse.runtime.outage import OutageLog, is_outage
 from netpulse.webhooks import retry, ssrf, store
 from netpulse.webhooks.heartbeat import ServiceHeartbeat
 from netpulse.webhooks.http import make_client
@@ -94,6 +95,8 @@ class DeliveryService:
         self._reserve = cfg.max_in_flight // 8
         self._rng = random.Random()
         self._last_prune = 0.0
+        #: One line when Redis goes away and one when it is back, whichever loop sees it.
+        self._outage = OutageLog(log, "webhook delivery service")
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -116,9 +119,10 @@ class DeliveryService:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._kick.wait(), pause)
                     self._prune_if_due()
-                except RedisError:
+                    self._outage.recovered()
+                except RedisError as exc:
                     # Redis restarting or unreachable: nothing is lost (deliveries live there).
-                    log.exception("Redis error in the delivery loop; retrying in 1 s")
+                    self._redis_trouble("the delivery loop", exc)
                     await asyncio.sleep(1)
         finally:
             if self._tasks:
@@ -173,8 +177,8 @@ class DeliveryService:
                 for tag, ids in by_tag.items():
                     await self._renew(keys=[store.due_key(tag)], args=[until, *ids], client=pipe)
                 await pipe.execute()
-            except RedisError:
-                log.warning("could not renew delivery leases; retrying", exc_info=True)
+            except RedisError as exc:
+                self._redis_trouble("renewing delivery leases", exc)
 
     async def _kick_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -201,9 +205,16 @@ class DeliveryService:
                 tags = {store.filing_tag(i.decode()) for i in (popped[1], *rest)}
                 if any(self._could_claim(tag) for tag in tags):
                     self._kick.set()
-            except RedisError:
-                log.warning("Redis error while waiting for new events; retrying in 1 s")
+            except RedisError as exc:
+                self._redis_trouble("waiting for new events", exc)
                 await asyncio.sleep(1)
+
+    def _redis_trouble(self, where: str, exc: RedisError) -> None:
+        """An outage is said once (and its end once); any other Redis error with its trace."""
+        if is_outage(exc):
+            self._outage.failed(exc)
+        else:
+            log.exception("Redis error while %s; retrying", where)
 
     def _could_claim(self, tag: str) -> bool:
         """Whether a due delivery to this origin would be claimed by the next claim."""

@@ -112,9 +112,9 @@ def test_every_process_lives_through_a_redis_restart_and_jobs_run_after(
     for name, process in stack.procs.items():
         assert process.poll() is None, f"{name} exited after the outage"
     # One line per part of a process when the outage starts (the node, each of its 4 job
-    # threads; the pool, each of its 2 workers), not one per retry: over 12 s of capped
-    # back-off each part retried many times.
-    for name, parts in (("node", 5), ("fifo", 3)):
+    # threads; the pool, each of its 2 workers; the delivery service and its heartbeat), not
+    # one per retry: over 12 s of capped back-off each part retried many times.
+    for name, parts in (("node", 5), ("fifo", 3), ("webhooks", 2)):
         text = stack.log_text(name)
         assert 1 <= text.count("Redis is unreachable") <= parts, text[-3000:]
         assert "could not connect to Redis instance" not in text, text[-3000:]
