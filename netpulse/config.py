@@ -32,6 +32,15 @@ class ServerSettings(BaseModel):
     port: int = Field(9000, ge=1, le=65535)
     api_key: SecretStr | None = None
     api_key_header: str = "X-API-KEY"
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest request body read (multipart uploads: the file limit instead).",
+    )
+    max_json_depth: int = Field(
+        64, ge=4, le=512, description="Deepest nesting of arrays and objects in a JSON body."
+    )
 
 
 class RedisSettings(BaseModel):

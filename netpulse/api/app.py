@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from netpulse import __version__
 from netpulse.api import errors
 from netpulse.api.auth import require_api_key
+from netpulse.api.guard import RequestGuard
 from netpulse.api.routes import device, jobs, storage, system, templates, webhooks, workers
 from netpulse.api.waiter import JobWaiter
 from netpulse.config import ConfigError, Settings, get_settings
@@ -49,6 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics.register(WebhookMetricsCollector(app.state.redis))
 
     errors.install(app)
+    # Outermost: the key, then the body's size and shape, before any route reads it.
+    app.add_middleware(
+        RequestGuard,
+        header=settings.server.api_key_header,
+        max_body=settings.server.max_body_bytes,
+        max_depth=settings.server.max_json_depth,
+    )
     secured = [Depends(require_api_key)]
     app.include_router(system.health_router)
     for module in (device, jobs, workers, system, webhooks, storage, templates):

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from redis import Redis
 from starlette.datastructures import UploadFile
 
 from netpulse.api.deps import get_app_settings, get_redis
+from netpulse.api.json_body import BodyRejected, check_json
 from netpulse.config import Settings
 from netpulse.dispatch import submit
 from netpulse.dispatch.views import to_response
@@ -42,17 +42,15 @@ async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
     else:
         raw = await request.body()
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"the request body is not valid JSON: {exc}"
-        ) from None
+        body = check_json(raw, settings.server.max_json_depth)
+    except BodyRejected as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if content_type.startswith("multipart/form-data") and isinstance(upload, UploadFile):
         if not isinstance(body, dict):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the job must be an object")
         data = await upload.read()
-        keep = int(body.get("ttl") or settings.job.ttl) + int(
-            body.get("execution_timeout") or settings.job.execution_timeout
+        keep = _seconds(body, "ttl", settings.job.ttl) + _seconds(
+            body, "execution_timeout", settings.job.execution_timeout
         )
         try:
             staged = await run_in_threadpool(
@@ -62,6 +60,24 @@ async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
         body["staged_file_id"] = staged.id
     return body
+
+
+def _seconds(body: dict[str, Any], name: str, default: int) -> int:
+    """A job's ``ttl`` or ``execution_timeout``, checked by the job model's own rule (the file
+    is staged for that long, before the job itself is validated)."""
+    value = body.get(name)
+    if value is None:
+        return default
+    field = ExecutionRequest.model_fields[name]
+    try:
+        checked = TypeAdapter(Annotated[field.annotation, field]).validate_python(value)
+    except ValidationError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"`{name}` must be a whole number of seconds: "
+            + exc.errors()[0]["msg"].removeprefix("Value error, "),
+        ) from None
+    return int(checked) if checked is not None else default
 
 
 def _submission_error(exc: submit.SubmissionError | submit.NoCapacity) -> HTTPException:

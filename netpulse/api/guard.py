@@ -1,0 +1,129 @@
+"""The first thing every request meets: the API key, then the body's size and shape.
+
+An ASGI middleware rather than route dependencies, because FastAPI reads and parses a body
+before it runs a route's dependencies: a client without the key would otherwise learn
+validation details (422 instead of 403), and any client could make the controller read and
+parse a body of any size or depth. Here, in order:
+
+1. a route that needs the key (all but :data:`netpulse.api.auth.OPEN_PATHS`) without the
+   right key gets 403 before one byte of the body is read;
+2. a body larger than ``server.max_body_bytes`` gets 413 (a multipart upload: larger than the
+   file limit plus room for its form fields), whether it says its length or not;
+3. a JSON body nested deeper than ``server.max_json_depth``, holding lone UTF-16 surrogates,
+   or not JSON at all gets 422 with a sentence (:mod:`netpulse.api.json_body`).
+
+The body, once read, is handed to the route unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from netpulse.api.auth import OPEN_PATHS, key_matches, missing_key_message
+from netpulse.api.json_body import BodyRejected, check_json
+from netpulse.storage.files import MAX_FILE_BYTES
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Room for a multipart upload's other fields (the job as JSON) and the part headers.
+MULTIPART_OVERHEAD = 1024 * 1024
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _reply(send: Send, status: int, detail: Any) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, header: str, max_body: int, max_depth: int) -> None:
+        self.app = app
+        self.header = header.lower().encode("latin-1")
+        self.header_name = header
+        self.max_body = max_body
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        expected: str = scope["app"].state.api_key
+        if scope["path"] not in OPEN_PATHS and not key_matches(headers.get(self.header), expected):
+            await _reply(send, 403, missing_key_message(self.header_name))
+            return
+        if scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+        multipart = content_type.startswith("multipart/form-data")
+        limit = MAX_FILE_BYTES + MULTIPART_OVERHEAD if multipart else self.max_body
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _reply(send, 413, self._too_large(int(declared), limit, multipart))
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away; nothing to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _reply(send, 413, self._too_large(size, limit, multipart))
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body and not multipart and self._is_json(content_type):
+            try:
+                check_json(body, self.max_depth)
+            except BodyRejected as exc:
+                await _reply(send, 422, str(exc))
+                return
+        await self.app(scope, _replay(body, receive), send)
+
+    @staticmethod
+    def _is_json(content_type: str) -> bool:
+        # No content type: FastAPI reads such a body as JSON too.
+        return not content_type or "json" in content_type
+
+    @staticmethod
+    def _too_large(size: int, limit: int, multipart: bool) -> str:
+        what = "multipart upload" if multipart else "request body"
+        setting = "the file limit" if multipart else "server.max_body_bytes"
+        return f"the {what} has more than {limit} bytes (at least {size}); the limit is {setting}"
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the route the body already read, then waits as the server's
+    would (for the disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
