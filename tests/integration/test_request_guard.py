@@ -125,3 +125,23 @@ def test_multipart_ttl_that_is_not_whole_seconds_in_range_is_422(api: httpx.Clie
 def test_the_guard_does_not_keep_a_valid_client_out(controller_url: str) -> None:
     with httpx.Client(base_url=controller_url, headers={"X-API-KEY": API_KEY}) as client:
         assert client.get("/jobs").status_code == 200
+
+
+def test_a_job_stored_unreadable_leaves_the_listing_working(
+    system: httpx.Client, redis: Redis
+) -> None:
+    """A job written corrupted (or by an incompatible version) is left out of listings and
+    named as such on its own route; it never fails the listing for everyone."""
+    ids = [system.post("/device/exec", json=GOOD).json()["id"] for _ in range(2)]
+    broken, intact = ids
+    for job_id in ids:  # final first: its worker writes no more
+        assert system.get(f"/jobs/{job_id}", params={"wait": 30}).json()["status"] == "failed"
+    redis.hset(f"rq:job:{broken}", "created_at", "the day before yesterday")
+    listing = system.get("/jobs", params={"limit": 10000})
+    assert listing.status_code == 200, listing.text[:300]
+    listed = {job["id"] for job in listing.json()}
+    assert intact in listed and broken not in listed
+    alone = system.get(f"/jobs/{broken}")
+    assert alone.status_code == 422, alone.text
+    assert "cannot show" in alone.json()["detail"]
+    assert system.get(f"/jobs/{intact}").status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -11,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from redis import Redis
 from rq import Queue
 from rq.command import send_stop_job_command
-from rq.exceptions import InvalidJobOperation
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimitRegistry
 
@@ -19,8 +20,11 @@ from netpulse.api.deps import base_url, get_redis
 from netpulse.dispatch.views import FINAL_STATUSES, fetch_job, to_response, valid_job_id
 from netpulse.keys import JOB_DONE_CHANNEL
 from netpulse.models.job import JobInResponse
+from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
 from netpulse.webhooks import deliveries
 from netpulse.worker.callbacks import record_canceled
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -33,8 +37,22 @@ def _not_found(job_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r} (unknown or expired)")
 
 
+def _unreadable(job_id: str, exc: Exception) -> HTTPException:
+    log.warning("job %s cannot be read or shown (%s: %s)", job_id, type(exc).__name__, exc)
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        f"job {job_id} is stored in a form this server cannot show ({type(exc).__name__}); "
+        "it was written corrupted or by an incompatible version",
+    )
+
+
 def _load(conn: Redis, job_id: str) -> Job:
-    job = fetch_job(conn, job_id)
+    try:
+        job = fetch_job(conn, job_id)
+    except REDIS_OUTAGE_ERRORS:
+        raise
+    except Exception as exc:
+        raise _unreadable(job_id, exc) from None
     if job is None:
         raise _not_found(job_id)
     return job
@@ -56,7 +74,10 @@ async def get_job(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(future), timeout=wait)
             job = await run_in_threadpool(_load, conn, job_id)
-        return await run_in_threadpool(to_response, job, base_url(request))
+        shown = await run_in_threadpool(_shown, job, base_url(request))
+        if shown is None:
+            raise _unreadable(job_id, ValueError("its fields cannot be shown"))
+        return shown
     finally:
         if future is not None:
             waiter.forget(job_id, future)
@@ -96,6 +117,44 @@ def _waiting_ids(conn: Redis) -> list[str]:
     return ids
 
 
+def _fetch_readable(conn: Redis, ids: list[str]) -> list[Job | None]:
+    """The jobs of ``ids``, None for those gone or stored in a form this server cannot read
+    (corrupted, or written by an incompatible version): one such job must not fail a whole
+    listing. Fetched in one round trip; one by one only when that fails."""
+    try:
+        return list(Job.fetch_many(ids, connection=conn))
+    except REDIS_OUTAGE_ERRORS:
+        raise
+    except Exception:
+        jobs: list[Job | None] = []
+        for job_id in ids:
+            try:
+                jobs.append(Job.fetch(job_id, connection=conn))
+            except NoSuchJobError:
+                jobs.append(None)
+            except REDIS_OUTAGE_ERRORS:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "job %s cannot be read (%s: %s); left out", job_id, type(exc).__name__, exc
+                )
+                jobs.append(None)
+        return jobs
+
+
+def _shown(job: Job, base: str) -> JobInResponse | None:
+    """The job as the API shows it, or None (logged) when it cannot be shown."""
+    try:
+        response = to_response(job, base)
+        response.model_dump_json()  # text that cannot be encoded fails here, not in the reply
+    except REDIS_OUTAGE_ERRORS:
+        raise
+    except Exception as exc:
+        log.warning("job %s cannot be shown (%s: %s); left out", job.id, type(exc).__name__, exc)
+        return None
+    return response
+
+
 def find_jobs(
     conn: Redis,
     status_filter: str | None,
@@ -109,7 +168,7 @@ def find_jobs(
         ids = list(dict.fromkeys(_job_ids(conn, name, status_filter)))
         ids += [i for i in waiting if i not in ids]
         for start in range(0, len(ids), FETCH_CHUNK):
-            for job in Job.fetch_many(ids[start : start + FETCH_CHUNK], connection=conn):
+            for job in _fetch_readable(conn, ids[start : start + FETCH_CHUNK]):
                 if job is None:
                     continue
                 if host and job.meta.get("host") != host:
@@ -144,7 +203,8 @@ def list_jobs(
             f"unknown status {status_filter!r}; valid: {', '.join(STATUS_VALUES)}",
         )
     jobs = find_jobs(conn, status_filter, queue, host, limit)
-    return [to_response(j, base_url(request)) for j in jobs]
+    base = base_url(request)
+    return [shown for shown in (_shown(j, base) for j in jobs) if shown is not None]
 
 
 def cancel(conn: Redis, job: Job) -> None:
