@@ -41,6 +41,12 @@ class ServerSettings(BaseModel):
     max_json_depth: int = Field(
         64, ge=4, le=512, description="Deepest nesting of arrays and objects in a JSON body."
     )
+    max_device_tests: int = Field(
+        8, ge=1, le=256, description="`POST /device/test` calls running at once; more get 503."
+    )
+    device_test_timeout: float = Field(
+        30.0, ge=1, le=600, description="Longest `POST /device/test` answer, in seconds."
+    )
 
 
 class RedisSettings(BaseModel):
@@ -176,6 +182,18 @@ class TemplateSettings(BaseModel):
     max_bytes: int = Field(1024 * 1024, ge=1024, description="Largest template accepted.")
 
 
+class DriverSettings(BaseModel):
+    """What jobs may ask the device drivers to do on the worker host."""
+
+    files_dir: Path | None = Field(
+        None,
+        description=(
+            "The only directory driver options naming a file (key_file, key_filename, "
+            "ssh_config_file, certificates...) may point into. Unset: <data_dir>/device-files."
+        ),
+    )
+
+
 class SupervisorSettings(BaseModel):
     """`netpulse up`: when a child that keeps dying makes it give up instead of restarting it."""
 
@@ -205,6 +223,7 @@ class Settings(BaseSettings):
     node: NodeSettings = Field(default_factory=NodeSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    drivers: DriverSettings = Field(default_factory=DriverSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
 
     @classmethod

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from netpulse import __version__
 from netpulse.api import errors
 from netpulse.api.auth import require_api_key
+from netpulse.api.device_tests import DeviceTests
 from netpulse.api.guard import RequestGuard
 from netpulse.api.routes import device, jobs, storage, system, templates, webhooks, workers
 from netpulse.api.waiter import JobWaiter
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.waiter.stop()
+            app.state.device_tests.close()
             app.state.redis.close()
 
     app = FastAPI(
@@ -46,6 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = connect(settings.redis_url, health_check_interval=30)
     app.state.waiter = JobWaiter(settings.redis_url)
     app.state.started_at = time.time()
+    app.state.device_tests = DeviceTests(
+        settings.server.max_device_tests, settings.server.device_test_timeout
+    )
     app.state.metrics = CollectorRegistry()
     app.state.metrics.register(WebhookMetricsCollector(app.state.redis))
 

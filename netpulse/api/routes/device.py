@@ -8,11 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 from redis import Redis
 from starlette.datastructures import UploadFile
 
 from netpulse.api.deps import get_app_settings, get_redis
+from netpulse.api.device_tests import DeviceTests, TestsBusy
 from netpulse.api.json_body import BodyRejected, check_json
 from netpulse.config import Settings
 from netpulse.dispatch import submit
@@ -130,8 +132,11 @@ def bulk(
     return BulkResponse(succeeded=succeeded, failed=failed)
 
 
-@router.post("/test")
-def test_connection(body: TestRequest) -> dict[str, Any]:
+@router.post(
+    "/test",
+    responses={503: {"description": "Every slot for connection tests is taken; try again."}},
+)
+async def test_connection(body: TestRequest, request: Request) -> Any:
     """Log in to the device and out again; report latency, prompt or version, or why not."""
     driver_class = drivers.get(body.driver)
     validate = getattr(driver_class, "validate_request", None)
@@ -143,9 +148,24 @@ def test_connection(body: TestRequest) -> dict[str, Any]:
             validate(probe)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    driver = driver_class(body.connection_args, {})
+    tests: DeviceTests = request.app.state.device_tests
     started = time.monotonic()
-    result: dict[str, Any] = {"driver": body.driver, "host": body.connection_args.host}
+    try:
+        return await tests.run(lambda: _log_in_and_out(driver_class, body, started))
+    except TestsBusy as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+    except TimeoutError:
+        return _test_reply(
+            body,
+            started,
+            {},
+            {"type": "timeout", "message": f"no answer within {tests.timeout:g} s"},
+        )
+
+
+def _log_in_and_out(driver_class: Any, body: TestRequest, started: float) -> dict[str, Any]:
+    driver = driver_class(body.connection_args, {})
+    result: dict[str, Any] = {}
     error = None
     try:
         driver.connect()
@@ -155,11 +175,17 @@ def test_connection(body: TestRequest) -> dict[str, Any]:
             driver.disconnect()
     except DriverError as exc:
         error = {"type": exc.error_type, "message": str(exc)}
+    return _test_reply(body, started, result, error)
+
+
+def _test_reply(
+    body: TestRequest, started: float, result: dict[str, Any], error: dict[str, str] | None
+) -> dict[str, Any]:
     return {
         "success": error is None,
         "latency": round(time.monotonic() - started, 6),
         "error": error,
-        "result": result,
+        "result": {"driver": body.driver, "host": body.connection_args.host, **result},
         "timestamp": datetime.now(UTC).isoformat(),
     }
 
