@@ -7,6 +7,7 @@ environment set here, as they would in production.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,10 @@ from tests.support.receiver import Receiver
 API_KEY = "test-api-key-0123456789"
 SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FIFO_WORKERS = 4
+#: `drivers.files_dir` of every NetPulse process the tests start, and of the tests' own
+#: in-process requests (which validate driver options with this process's settings).
+DEVICE_FILES_DIR = str(Path(tempfile.gettempdir()).resolve())
+os.environ.setdefault("NETPULSE_DRIVERS__FILES_DIR", DEVICE_FILES_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +76,10 @@ def netpulse_env(redis_url: str, tmp_session: Path) -> dict[str, str]:
         "NETPULSE_WEBHOOKS__SIGNING_SECRET": SIGNING_SECRET,
         "NETPULSE_WEBHOOKS__ORIGIN_BACKOFF_SECONDS": "2",
         "NETPULSE_LOG_LEVEL": "INFO",
+        # Driver options naming a file must point inside this directory. The test SSH
+        # servers (tests/support/sshd.py) keep their client keys in `tempfile.mkdtemp()`
+        # directories, so the temporary directory is the files directory here.
+        "NETPULSE_DRIVERS__FILES_DIR": DEVICE_FILES_DIR,
     }
     os.environ.update(env)
     from netpulse.config import get_settings

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from netpulse.models.webhook import WebhookConfig
 
@@ -22,7 +29,8 @@ class FileTransfer(BaseModel):
 
 
 class ConnectionArgs(BaseModel):
-    """How to reach a device. Extra fields go to the driver unchanged."""
+    """How to reach a device. Extra fields are the driver's options: each driver allows only
+    the ones it lists (``connection_options`` of its class, checked by the request models)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -33,16 +41,35 @@ class ConnectionArgs(BaseModel):
     port: int | None = Field(None, ge=1, le=65535)
     secret: str | None = Field(None, repr=False)
 
-    def driver_kwargs(self) -> dict[str, Any]:
-        """Everything set, as keyword arguments for the driver library."""
-        return self.model_dump(exclude_none=True)
-
 
 def _check_driver(value: str) -> str:
     from netpulse.plugins.drivers import registry
 
     if value not in registry.names():
         raise ValueError(f"unknown driver {value!r}; valid: {', '.join(registry.names())}")
+    return value
+
+
+def _driver_class(info: ValidationInfo) -> Any:
+    """The request's driver class, when ``driver`` itself was valid."""
+    from netpulse.plugins.drivers import registry
+
+    name = info.data.get("driver")
+    return registry.get(name) if name in registry.names() else None
+
+
+def _check_connection_options(value: Any, info: ValidationInfo) -> Any:
+    """Only the options the driver allows (``ValueError`` names the option and the driver)."""
+    driver = _driver_class(info)
+    if driver is not None:
+        driver.check_connection_args(value)
+    return value
+
+
+def _check_driver_options(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    driver = _driver_class(info)
+    if driver is not None:
+        driver.check_driver_args(value)
     return value
 
 
@@ -76,6 +103,13 @@ class ExecutionRequest(BaseModel):
     device_name: str | None = None
 
     _driver = field_validator("driver")(classmethod(lambda cls, v: _check_driver(v)))
+    # Declared after `driver` (the checks read it): driver options are allowlisted per driver.
+    _connection_options = field_validator("connection_args")(
+        classmethod(lambda cls, v, info: _check_connection_options(v, info))
+    )
+    _driver_options = field_validator("driver_args")(
+        classmethod(lambda cls, v, info: _check_driver_options(v, info))
+    )
 
     @model_validator(mode="after")
     def _not_yet(self) -> ExecutionRequest:
@@ -161,3 +195,6 @@ class TestRequest(BaseModel):
     credential: dict[str, Any] | None = None
 
     _driver = field_validator("driver")(classmethod(lambda cls, v: _check_driver(v)))
+    _connection_options = field_validator("connection_args")(
+        classmethod(lambda cls, v, info: _check_connection_options(v, info))
+    )

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,10 @@ class Stack:
             **self.base_env,
             "NETPULSE_REDIS__URL": self.redis_url,
             "NETPULSE_DATA_DIR": str(self.root),
+            # Where driver options naming a file may point: the test SSH servers' keys.
+            "NETPULSE_DRIVERS__FILES_DIR": self.base_env.get(
+                "NETPULSE_DRIVERS__FILES_DIR", str(Path(tempfile.gettempdir()).resolve())
+            ),
         }
 
     @property

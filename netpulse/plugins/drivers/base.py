@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ConnectionArgs, ExecutionRequest
-from netpulse.plugins.drivers import checksums
+from netpulse.plugins.drivers import checksums, options
 
 
 class DriverError(Exception):
@@ -60,6 +60,11 @@ class BaseDriver(ABC):
     default_port: ClassVar[int] = 22
     #: Whether :meth:`transfer` is implemented (checked when a job is submitted).
     supports_file_transfer: ClassVar[bool] = False
+    #: The allowlists (``netpulse.plugins.drivers.options``): the ``connection_args`` beside
+    #: host, device_type, username, password, port and secret, and the ``driver_args``, this
+    #: driver passes to its library. Anything else is refused at submission.
+    connection_options: ClassVar[type[options.Options]] = options.NoOptions
+    driver_options: ClassVar[type[options.Options]] = options.NoOptions
 
     def __init__(self, connection_args: ConnectionArgs, driver_args: dict[str, Any] | None = None):
         self.args = connection_args
@@ -69,6 +74,36 @@ class BaseDriver(ABC):
     @property
     def target(self) -> str:
         return describe_target(self.args, self.default_port)
+
+    @classmethod
+    def check_connection_args(cls, connection_args: Any) -> dict[str, Any]:
+        """The connection options, checked against the allowlist; ``ValueError`` names any
+        option refused (``connection_args`` is a ``ConnectionArgs`` or a mapping)."""
+        extras = options.connection_extras(connection_args)
+        return options.check(cls.driver_name, "connection_args", cls.connection_options, extras)
+
+    @classmethod
+    def check_driver_args(cls, driver_args: dict[str, Any]) -> dict[str, Any]:
+        """``driver_args`` checked against the allowlist; ``ValueError`` names any refused."""
+        return options.check(cls.driver_name, "driver_args", cls.driver_options, driver_args)
+
+    def connection_options_checked(self) -> dict[str, Any]:
+        """The connection options as validated where the job runs (paths resolved).
+
+        Checked again here, not only at submission: the worker may be another host, and a
+        job queued by an older controller was never checked.
+        """
+        try:
+            return self.check_connection_args(self.args)
+        except ValueError as exc:
+            raise DriverError(str(exc)) from None
+
+    def driver_args_checked(self, driver_args: dict[str, Any]) -> dict[str, Any]:
+        """``driver_args`` as validated where the job runs."""
+        try:
+            return self.check_driver_args(driver_args)
+        except ValueError as exc:
+            raise DriverError(str(exc)) from None
 
     @abstractmethod
     def connect(self) -> None:

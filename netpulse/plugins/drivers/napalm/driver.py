@@ -31,6 +31,7 @@ from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.drivers.base import BaseDriver, DeviceConnectionError, DriverError
 from netpulse.plugins.drivers.interrupt import break_netmiko_session
 from netpulse.plugins.drivers.napalm.errors import open_error, session_error
+from netpulse.plugins.drivers.napalm.options import ConnectionOptions, DriverOptions
 from netpulse.plugins.drivers.netmiko.driver import find_device_error
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ def napalm_driver_class(name: str) -> type[NetworkDriver]:
 
 class NapalmDriver(BaseDriver):
     driver_name = "napalm"
+    connection_options = ConnectionOptions
+    driver_options = DriverOptions
 
     device: NetworkDriver | None = None
 
@@ -76,15 +79,24 @@ class NapalmDriver(BaseDriver):
     # --- session --------------------------------------------------------------------------
 
     @property
+    def _extra(self) -> dict[str, Any]:
+        """The connection options, checked (paths resolved) where the job runs."""
+        checked = getattr(self, "_checked", None)
+        if checked is None:
+            options = self.connection_options_checked()
+            checked = self._checked = _without_none(options)
+        return checked
+
+    @property
     def timeout(self) -> float:
-        return float((self.args.model_extra or {}).get("timeout", DEFAULT_TIMEOUT_S))
+        return float(self._extra.get("timeout", DEFAULT_TIMEOUT_S))
 
     @property
     def target(self) -> str:
         """``host:port`` with the port napalm's driver uses when none is given."""
         port = self.args.port
         if port is None:
-            transport = (self.args.model_extra or {}).get("transport", "https")
+            transport = self._extra.get("transport", "https")
             if self.args.device_type == "eos" and transport != "ssh":
                 port = 80 if transport == "http" else 443
             elif self.args.device_type == "junos":
@@ -95,7 +107,7 @@ class NapalmDriver(BaseDriver):
 
     def _optional_args(self) -> dict[str, Any]:
         """napalm's ``optional_args``: the extra connection fields, port and secret."""
-        extra = dict(self.args.model_extra or {})
+        extra = dict(self._extra)
         extra.pop("timeout", None)
         optional = dict(extra.pop("optional_args", None) or {})
         for key, value in extra.items():
@@ -214,7 +226,8 @@ class NapalmDriver(BaseDriver):
                 f"napalm {self.args.device_type} has no getter {name!r}; "
                 f"getters: {', '.join(getters)}",
             )
-        kwargs = (req.driver_args.get("getter_args") or {}).get(name) or {}
+        options = self.driver_args_checked(req.driver_args)
+        kwargs = (options.get("getter_args") or {}).get(name) or {}
         try:
             data = method(**kwargs)
         except NotImplementedError:
@@ -231,7 +244,8 @@ class NapalmDriver(BaseDriver):
         return item
 
     def _cli(self, command: str, started: float, req: ExecutionRequest) -> DriverExecutionResult:
-        options = {"encoding": req.driver_args["encoding"]} if "encoding" in req.driver_args else {}
+        encoding = self.driver_args_checked(req.driver_args).get("encoding")
+        options = {"encoding": encoding} if encoding is not None else {}
         try:
             output = self._session().cli([command], **options).get(command, "")
         except NotImplementedError as exc:
@@ -308,3 +322,11 @@ class NapalmDriver(BaseDriver):
         return self.result(
             command, started, stdout=stdout, stderr=reason, exit_status=1, **metadata
         )
+
+
+def _without_none(options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: _without_none(v) if isinstance(v, dict) else v
+        for k, v in options.items()
+        if v is not None
+    }

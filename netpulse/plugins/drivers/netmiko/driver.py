@@ -37,6 +37,11 @@ from netpulse.plugins.drivers.base import (
     send_keepalive,
 )
 from netpulse.plugins.drivers.interrupt import break_netmiko_session
+from netpulse.plugins.drivers.netmiko.options import (
+    REFUSED_DEVICE_SUFFIXES,
+    ConnectionOptions,
+    DriverOptions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +70,35 @@ def _accepted_kwargs(func: Any, options: dict[str, Any]) -> dict[str, Any]:
 class NetmikoDriver(BaseDriver):
     driver_name = "netmiko"
     supports_file_transfer = True
+    connection_options = ConnectionOptions
+    driver_options = DriverOptions
 
     @classmethod
     def validate_request(cls, req: ExecutionRequest) -> None:
-        if not req.connection_args.device_type:
+        device_type = req.connection_args.device_type
+        if not device_type:
             raise ValueError(
                 "connection_args.device_type is required for the netmiko driver "
                 "(for example cisco_ios, arista_eos, juniper_junos, linux)"
             )
+        _check_device_type(device_type)
+
+    def _options(self, func: Any, driver_args: dict[str, Any]) -> dict[str, Any]:
+        checked = self.driver_args_checked(driver_args)
+        return _accepted_kwargs(func, {k: v for k, v in checked.items() if v is not None})
 
     def connect(self) -> None:
-        kwargs = self.args.driver_kwargs()
+        try:
+            _check_device_type(self.args.device_type or "")
+        except ValueError as exc:
+            raise DeviceConnectionError(f"{self.target}: {exc}") from None
+        options = self.connection_options_checked()
+        kwargs = {
+            name: value
+            for name, value in self.args.model_dump(exclude_none=True).items()
+            if name in type(self.args).model_fields
+        }
+        kwargs.update({k: v for k, v in options.items() if v is not None})
         kwargs.setdefault("conn_timeout", 10)
         kwargs.setdefault("auth_timeout", 10)
         try:
@@ -122,7 +145,7 @@ class NetmikoDriver(BaseDriver):
 
     def send(self, commands: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
         self._enter_enable(req)
-        options = _accepted_kwargs(self.conn.send_command, req.driver_args)
+        options = self._options(self.conn.send_command, req.driver_args)
         results = []
         for command in commands:
             started = time.monotonic()
@@ -157,9 +180,7 @@ class NetmikoDriver(BaseDriver):
         commit (platforms with a commit model, e.g. Junos, IOS XR) and then save (``save``).
         """
         self._enter_enable(req)
-        options = _accepted_kwargs(self.conn.send_config_set, req.driver_args)
-        for fixed in ("enter_config_mode", "exit_config_mode", "error_pattern"):
-            options.pop(fixed, None)
+        options = self._options(self.conn.send_config_set, req.driver_args)
         results: list[DriverExecutionResult] = []
         try:
             self.conn.config_mode()
@@ -280,6 +301,14 @@ class NetmikoDriver(BaseDriver):
             "prompt": self.conn.find_prompt(),
             "device_type": self.args.device_type,
         }
+
+
+def _check_device_type(device_type: str) -> None:
+    if device_type.endswith(REFUSED_DEVICE_SUFFIXES):
+        raise ValueError(
+            f"connection_args.device_type {device_type!r} is not allowed by the netmiko "
+            "driver: serial ports of the worker host are not available to jobs"
+        )
 
 
 def _has_commit(conn: Any) -> bool:

@@ -24,11 +24,14 @@ from netpulse.plugins.drivers.base import (
     DeviceTimeoutError,
     send_keepalive,
 )
+from netpulse.plugins.drivers.paramiko.options import ConnectionOptions, DriverOptions
 
 
 class ParamikoDriver(BaseDriver):
     driver_name = "paramiko"
     supports_file_transfer = True
+    connection_options = ConnectionOptions
+    driver_options = DriverOptions
 
     @classmethod
     def validate_request(cls, req: ExecutionRequest) -> None:
@@ -36,7 +39,7 @@ class ParamikoDriver(BaseDriver):
             raise ValueError("connection_args.username is required for the paramiko driver")
 
     def connect(self) -> None:
-        extra: dict[str, Any] = self.args.model_extra or {}
+        extra = {k: v for k, v in self.connection_options_checked().items() if v is not None}
         client = paramiko.SSHClient()
         client.load_system_host_keys()
         policy = extra.get("host_key_policy", "auto_add")
@@ -83,7 +86,8 @@ class ParamikoDriver(BaseDriver):
     def send(self, commands: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
         if getattr(self, "client", None) is None:
             raise DeviceConnectionError(f"{self.target}: the session is closed")
-        timeout = req.driver_args.get("timeout") or req.driver_args.get("read_timeout")
+        options = self.driver_args_checked(req.driver_args)
+        timeout = options.get("timeout") or options.get("read_timeout")
         results = []
         for command in commands:
             started = time.monotonic()

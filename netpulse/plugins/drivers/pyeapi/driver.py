@@ -42,6 +42,11 @@ from netpulse.plugins.drivers.base import (
     DeviceConnectionError,
 )
 from netpulse.plugins.drivers.pyeapi.errors import eapi_connection_error
+from netpulse.plugins.drivers.pyeapi.options import (
+    TRANSPORTS,
+    ConnectionOptions,
+    DriverOptions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +54,6 @@ log = logging.getLogger(__name__)
 # error already names the cause, so keep pyeapi's transport log for debugging only.
 logging.getLogger("pyeapi.eapilib").setLevel(logging.CRITICAL)
 
-TRANSPORTS = ("https", "http")
-ENCODINGS = ("json", "text")
 DEFAULT_TIMEOUT_S = 30.0
 #: The command `save` sends.
 SAVE_COMMAND = "write memory"
@@ -61,6 +64,8 @@ T = TypeVar("T")
 class PyeapiDriver(BaseDriver):
     driver_name = "pyeapi"
     default_port = 443
+    connection_options = ConnectionOptions
+    driver_options = DriverOptions
 
     node: pyeapi.client.Node | None = None
     version: dict[str, Any] | None = None
@@ -68,18 +73,7 @@ class PyeapiDriver(BaseDriver):
 
     @classmethod
     def validate_request(cls, req: ExecutionRequest) -> None:
-        extra = req.connection_args.model_extra or {}
-        transport = extra.get("transport", "https")
-        if transport not in TRANSPORTS:
-            raise ValueError(
-                f"connection_args.transport {transport!r} is not supported by the pyeapi "
-                f"driver; use one of {', '.join(TRANSPORTS)}"
-            )
-        encoding = req.driver_args.get("encoding", "json")
-        if encoding not in ENCODINGS:
-            raise ValueError(
-                f"driver_args.encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}"
-            )
+        # transport and encoding are checked by the allowlists (options.py).
         if req.connection_args.username is None:
             raise ValueError("connection_args.username is required for the pyeapi driver")
 
@@ -87,7 +81,11 @@ class PyeapiDriver(BaseDriver):
 
     @property
     def _extra(self) -> dict[str, Any]:
-        return self.args.model_extra or {}
+        checked = getattr(self, "_checked", None)
+        if checked is None:
+            options = self.connection_options_checked()
+            checked = self._checked = {k: v for k, v in options.items() if v is not None}
+        return checked
 
     @property
     def transport(self) -> str:
@@ -205,7 +203,7 @@ class PyeapiDriver(BaseDriver):
     # --- commands -------------------------------------------------------------------------
 
     def send(self, commands: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
-        encoding = str(req.driver_args.get("encoding", "json"))
+        encoding = str(self.driver_args_checked(req.driver_args).get("encoding") or "json")
         results: list[DriverExecutionResult] = []
         pending = list(commands)
         while pending:
