@@ -180,6 +180,15 @@ class TemplateSettings(BaseModel):
         False, description="Fetch `http(s)://` templates (behind the webhook SSRF guard)."
     )
     max_bytes: int = Field(1024 * 1024, ge=1024, description="Largest template accepted.")
+    timeout_seconds: float = Field(
+        5.0, ge=0.1, le=300, description="Longest a render or parse may take; then stopped."
+    )
+    memory_limit_mb: int = Field(
+        256, ge=32, le=65536, description="Memory one render or parse may use, in MiB."
+    )
+    sandbox_workers: int = Field(
+        2, ge=1, le=64, description="Processes that run template work for the API."
+    )
 
 
 class DriverSettings(BaseModel):

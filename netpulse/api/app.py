@@ -18,6 +18,7 @@ from netpulse.api.routes import device, jobs, storage, system, templates, webhoo
 from netpulse.api.waiter import JobWaiter
 from netpulse.config import ConfigError, Settings, get_settings
 from netpulse.runtime.redis_conn import connect
+from netpulse.templates.sandbox import TemplateSandbox
 from netpulse.webhooks.metrics import WebhookMetricsCollector
 
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.waiter.stop()
             app.state.device_tests.close()
+            await app.state.templates.close()
             app.state.redis.close()
 
     app = FastAPI(
@@ -48,6 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = connect(settings.redis_url, health_check_interval=30)
     app.state.waiter = JobWaiter(settings.redis_url)
     app.state.started_at = time.time()
+    app.state.templates = TemplateSandbox(
+        settings.templates.sandbox_workers,
+        settings.templates.timeout_seconds,
+        settings.templates.memory_limit_mb,
+    )
     app.state.device_tests = DeviceTests(
         settings.server.max_device_tests, settings.server.device_test_timeout
     )

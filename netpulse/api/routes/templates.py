@@ -9,10 +9,10 @@ answer is the list of parsed structures in the same order, and the first output 
 makes the whole request 422 naming its index. One request instead of hundreds is what lets
 bulk parsing run at nearly the speed of calling the parser in-process.
 
-Where the work runs: a render, a fetched template or a large output goes to the thread pool;
-a small parse by a plugin whose ``parses_inline()`` says so (textfsm once its library index
-is loaded: well under a millisecond per KiB, no lock) runs on the event loop, because the
-thread hop would cost more than the parse.
+Where the work runs: always in the template sandbox (``netpulse/templates/sandbox.py``),
+child processes with a time and a memory limit, because a template from a client may hold a
+regular expression that runs for hours or a Jinja2 expression that fills the memory; such a
+template costs its own request a 422 and nobody else anything.
 """
 
 from __future__ import annotations
@@ -20,18 +20,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
-from netpulse.config import Settings
 from netpulse.plugins.templates import TemplateError
 from netpulse.templates import service
-from netpulse.templates.sources import HTTP_PREFIXES
+from netpulse.templates.sandbox import TemplateSandbox
 
 router = APIRouter(prefix="/template", tags=["templates"])
-
-INLINE_PARSE_CHARS = 64 * 1024  # bigger outputs are parsed in the thread pool
 
 _REF = (
     "Template text, `file:<name>` (from templates.directory) or an http(s) URL (only with "
@@ -67,11 +63,6 @@ class ParseRequest(BaseModel):
         return self.model_dump(exclude={"name", "template", "context"}, exclude_none=True)
 
 
-async def _settings(request: Request) -> Settings:
-    """Async so FastAPI does not hop to a thread just to read an attribute."""
-    return request.app.state.settings
-
-
 def _json(value: Any) -> Response:
     """Serialise once, without FastAPI's per-item encoder (parsed tables are big)."""
     body = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
@@ -82,71 +73,62 @@ def _unprocessable(message: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, message)
 
 
-def _render(name: str, body: RenderRequest, settings: Settings) -> Response:
+async def _render(request: Request, name: str | None, body: RenderRequest) -> Response:
+    sandbox: TemplateSandbox = request.app.state.templates
+    settings = request.app.state.settings
     try:
-        return _json(service.render(name, body.template, body.context, settings))
+        rendered = await sandbox.call("render", name, body.template, body.context, settings)
     except TemplateError as exc:
         raise _unprocessable(str(exc)) from None
+    return _json(rendered)
 
 
-def _parse(name: str, body: ParseRequest, settings: Settings) -> Response:
+async def _parse(request: Request, name: str | None, body: ParseRequest) -> Response:
+    """In the sandbox, however small: a tiny template can hold a regular expression that
+    runs for hours."""
+    sandbox: TemplateSandbox = request.app.state.templates
+    settings = request.app.state.settings
     options = body.options()
     if isinstance(body.context, str):
         try:
-            return _json(service.parse(name, body.template, body.context, options, settings))
+            parsed = await sandbox.call(
+                "parse", name, body.template, body.context, options, settings
+            )
         except TemplateError as exc:
             raise _unprocessable(str(exc)) from None
-    outcomes = service.parse_each(name, body.template, body.context, options, settings)
+        return _json(parsed)
+    try:
+        outcomes = await sandbox.call(
+            "parse_each", name, body.template, body.context, options, settings
+        )
+    except TemplateError as exc:
+        raise _unprocessable(str(exc)) from None
     for index, outcome in enumerate(outcomes):
         if outcome.error is not None:
             raise _unprocessable(f"output {index}: {outcome.error}")
     return _json([outcome.parsed for outcome in outcomes])
 
 
-def _inline(name: str, body: ParseRequest) -> bool:
-    try:
-        plugin = service.get_plugin(name, "parse")
-    except TemplateError:
-        return True  # answered at once with the list of valid names
-    template = (body.template or "")[:8].lower()
-    size = len(body.context) if isinstance(body.context, str) else sum(map(len, body.context))
-    return (
-        plugin.parses_inline()
-        and size <= INLINE_PARSE_CHARS
-        and not template.startswith(HTTP_PREFIXES)
-    )
-
-
 @router.post("/render", response_model=str)
-async def render(body: RenderRequest, settings: Settings = Depends(_settings)) -> Response:
+async def render(body: RenderRequest, request: Request) -> Response:
     """Render `template` with `context`; the rendered text as a JSON string."""
-    return await run_in_threadpool(_render, body.name, body, settings)
+    return await _render(request, body.name, body)
 
 
 @router.post("/render/{name}", response_model=str)
-async def render_with(
-    name: str, body: RenderRequest, settings: Settings = Depends(_settings)
-) -> Response:
+async def render_with(name: str, body: RenderRequest, request: Request) -> Response:
     """Like `/render`, with the renderer named in the path."""
-    return await run_in_threadpool(_render, name, body, settings)
-
-
-async def _dispatch_parse(name: str, body: ParseRequest, settings: Settings) -> Response:
-    if _inline(name, body):
-        return _parse(name, body, settings)
-    return await run_in_threadpool(_parse, name, body, settings)
+    return await _render(request, name, body)
 
 
 @router.post("/parse", response_model=Any)
-async def parse(body: ParseRequest, settings: Settings = Depends(_settings)) -> Response:
+async def parse(body: ParseRequest, request: Request) -> Response:
     """Parse `context` (device output, or a list of outputs) with `template` or a library
     template."""
-    return await _dispatch_parse(body.name, body, settings)
+    return await _parse(request, body.name, body)
 
 
 @router.post("/parse/{name}", response_model=Any)
-async def parse_with(
-    name: str, body: ParseRequest, settings: Settings = Depends(_settings)
-) -> Response:
+async def parse_with(name: str, body: ParseRequest, request: Request) -> Response:
     """Like `/parse`, with the parser named in the path."""
-    return await _dispatch_parse(name, body, settings)
+    return await _parse(request, name, body)
