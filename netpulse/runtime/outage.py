@@ -49,10 +49,16 @@ def is_outage(exc: BaseException) -> bool:
 class OutageLog:
     """Says once that Redis went away and once that it came back, for one part of a process."""
 
+    #: A failure this soon after a recovery continues the same outage (no new line): a Redis
+    #: that is shutting down or starting answers one command and refuses the next.
+    SETTLE_SECONDS = 5.0
+
     def __init__(self, logger: logging.Logger, what: str) -> None:
         self.logger = logger
         self.what = what
         self._since: float | None = None
+        self._last_since: float | None = None
+        self._recovered_at = float("-inf")
         self._lock = threading.Lock()
 
     @property
@@ -63,7 +69,11 @@ class OutageLog:
         with self._lock:
             if self._since is not None:
                 return
-            self._since = time.monotonic()
+            now = time.monotonic()
+            if now - self._recovered_at < self.SETTLE_SECONDS and self._last_since is not None:
+                self._since = self._last_since  # the same outage, flapping: said already
+                return
+            self._since = now
         self.logger.error(
             "%s: Redis is unreachable (%s: %s); retrying until it answers",
             self.what,
@@ -74,6 +84,8 @@ class OutageLog:
     def recovered(self) -> None:
         with self._lock:
             since, self._since = self._since, None
+            if since is not None:
+                self._last_since, self._recovered_at = since, time.monotonic()
         if since is not None:
             self.logger.warning(
                 "%s: Redis answers again after %.1f s; resuming",

@@ -420,11 +420,8 @@ def connect(url: str, **kwargs: Any) -> Redis:
     )
 
 
-def connect_async(url: str, **kwargs: Any) -> aioredis.Redis:
-    """An asyncio client for ``url``, the twin of :func:`connect` (same URLs, same options)."""
-    target = parse_redis_url(url)
-    if not target.is_sentinel:
-        return aioredis.Redis.from_url(url, **kwargs)
+def _async_master(target: RedisURL, kwargs: dict[str, Any], **pool: Any) -> aioredis.Redis:
+    """The asyncio client of a Sentinel URL's master; ``pool``: pool class and its options."""
     assert target.master_name is not None
     sentinel = AsyncSentinel(
         list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, kwargs)
@@ -433,8 +430,17 @@ def connect_async(url: str, **kwargs: Any) -> aioredis.Redis:
         target.master_name,
         redis_class=_AsyncSentinelMaster,
         connection_class=_AsyncMasterConnection,
+        **pool,
         **_master_kwargs(target, kwargs),
     )
+
+
+def connect_async(url: str, **kwargs: Any) -> aioredis.Redis:
+    """An asyncio client for ``url``, the twin of :func:`connect` (same URLs, same options)."""
+    target = parse_redis_url(url)
+    if not target.is_sentinel:
+        return aioredis.Redis.from_url(url, **kwargs)
+    return _async_master(target, kwargs)
 
 
 def connect_async_blocking(
@@ -452,16 +458,10 @@ def connect_async_blocking(
             url, max_connections=max_connections, timeout=timeout, **kwargs
         )
         return aioredis.Redis.from_pool(pool)
-    assert target.master_name is not None
-    sentinel = AsyncSentinel(
-        list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, kwargs)
-    )
-    return sentinel.master_for(
-        target.master_name,
-        redis_class=_AsyncSentinelMaster,
+    return _async_master(
+        target,
+        kwargs,
         connection_pool_class=AsyncSentinelBlockingConnectionPool,
-        connection_class=_AsyncMasterConnection,
         max_connections=max_connections,
         timeout=timeout,
-        **_master_kwargs(target, kwargs),
     )
