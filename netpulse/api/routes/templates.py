@@ -17,6 +17,7 @@ template costs its own request a 422 and nobody else anything.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -97,16 +98,32 @@ async def _parse(request: Request, name: str | None, body: ParseRequest) -> Resp
         except TemplateError as exc:
             raise _unprocessable(str(exc)) from None
         return _json(parsed)
+    # A list is shared out among the sandbox's processes, which parse their parts at once.
+    parts = _share(body.context, sandbox.workers)
     try:
-        outcomes = await sandbox.call(
-            "parse_each", name, body.template, body.context, options, settings
+        answers = await asyncio.gather(
+            *(
+                sandbox.call("parse_each", name, body.template, part, options, settings)
+                for part in parts
+            )
         )
     except TemplateError as exc:
         raise _unprocessable(str(exc)) from None
+    outcomes = [outcome for answer in answers for outcome in answer]
     for index, outcome in enumerate(outcomes):
         if outcome.error is not None:
             raise _unprocessable(f"output {index}: {outcome.error}")
     return _json([outcome.parsed for outcome in outcomes])
+
+
+def _share(outputs: list[str], workers: int) -> list[list[str]]:
+    """``outputs`` in at most ``workers`` consecutive parts (order kept), none tiny: a part
+    costs a round trip to a sandbox process."""
+    if not outputs:
+        return [outputs]
+    parts = max(1, min(workers, len(outputs) // 8))
+    size = -(-len(outputs) // parts)
+    return [outputs[i : i + size] for i in range(0, len(outputs), size)] or [outputs]
 
 
 @router.post("/render", response_model=str)
