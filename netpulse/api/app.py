@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.waiter.stop()
             app.state.device_tests.close()
-            await app.state.templates.close()
+            app.state.templates.close()
             app.state.redis.close()
 
     app = FastAPI(

@@ -19,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import queue
 import resource
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -88,40 +91,47 @@ class _Child:
 
 
 class TemplateSandbox:
-    """A few child processes that run template work, one call each at a time."""
+    """A few child processes that run template work, one call each at a time.
+
+    :meth:`run` blocks (worker nodes call it from their job threads); :meth:`call` is its
+    asyncio twin for the controller, on threads of the sandbox's own, one per child.
+    """
 
     def __init__(self, workers: int, timeout: float, memory_mb: int) -> None:
         self.workers = workers
         self.timeout = timeout
         self.memory_bytes = memory_mb * 1024 * 1024
-        self._idle: asyncio.Queue[_Child] | None = None
+        self._idle: queue.Queue[_Child] | None = None
+        self._lock = threading.Lock()
+        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
 
-    async def _children(self) -> asyncio.Queue[_Child]:
-        if self._idle is None:
-            idle: asyncio.Queue[_Child] = asyncio.Queue()
-            for _ in range(self.workers):
-                idle.put_nowait(await asyncio.to_thread(_Child, self.memory_bytes))
-            self._idle = idle
-        return self._idle
+    def _children(self) -> queue.Queue[_Child]:
+        with self._lock:
+            if self._idle is None:
+                idle: queue.Queue[_Child] = queue.Queue()
+                for _ in range(self.workers):
+                    idle.put(_Child(self.memory_bytes))
+                self._idle = idle
+            return self._idle
 
-    async def call(self, name: str, *args: Any) -> Any:
+    def run(self, name: str, *args: Any) -> Any:
         """``netpulse.templates.service.<name>(*args)`` in a child; TemplateError for the
         template's own errors, a timeout, or a child that died under it."""
         if name not in ALLOWED:
             raise ValueError(f"{name} is not template work")
-        idle = await self._children()
-        child = await idle.get()
-        # Until its answer is read, the child is not fit for another call (a timeout, a
-        # crash, or this request cancelled would leave an answer due on its pipe).
+        idle = self._children()
+        child = idle.get()
+        # Until its answer is read, the child is not fit for another call (a timeout or a
+        # crash leaves an answer due on its pipe, or no child at all).
         answered = False
         try:
             try:
-                await asyncio.to_thread(child.conn.send, (name, args))
+                child.conn.send((name, args))
             except OSError:  # the child died taking it in (a request beyond its memory)
                 raise TemplateError(
                     "the template's input is larger than templates.memory_limit_mb allows"
                 ) from None
-            if not await asyncio.to_thread(child.conn.poll, self.timeout):
+            if not child.conn.poll(self.timeout):
                 raise TemplateError(
                     f"the template took longer than {self.timeout:g} s "
                     "(templates.timeout_seconds) and was stopped"
@@ -136,18 +146,23 @@ class TemplateSandbox:
             answered = True
         finally:
             if answered and child.process.is_alive():
-                idle.put_nowait(child)
+                idle.put(child)
             else:
                 log.warning("template sandbox: replacing child %s", child.process.pid)
-                await asyncio.to_thread(child.kill)
-                idle.put_nowait(await asyncio.to_thread(_Child, self.memory_bytes))
+                child.kill()
+                idle.put(_Child(self.memory_bytes))
         if status == "error":
             raise TemplateError(value)
         return value
 
-    async def close(self) -> None:
-        if self._idle is None:
-            return
-        while not self._idle.empty():
-            child = self._idle.get_nowait()
-            await asyncio.to_thread(child.kill)
+    async def call(self, name: str, *args: Any) -> Any:
+        """:meth:`run` without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, lambda: self.run(name, *args))
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            idle, self._idle = self._idle, None
+        while idle is not None and not idle.empty():
+            idle.get_nowait().kill()

@@ -31,6 +31,7 @@ from netpulse.nodes.directory import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, NodeDire
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog, wait_for_redis
 from netpulse.runtime.redis_conn import connect
 from netpulse.sessions.pool import SessionPool
+from netpulse.templates.sandbox import TemplateSandbox
 from netpulse.worker.registries import ThreadedStartedJobRegistry
 from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper
 from netpulse.worker.stranded import StrandedJobs
@@ -42,6 +43,9 @@ HEARTBEAT_EVERY = 5.0
 
 #: The pool of the node this process runs, used by the job function (None elsewhere).
 CURRENT_POOL: SessionPool | None = None
+#: This process's template sandbox, on a worker node (None in a FIFO work-horse, which RQ
+#: kills when its job runs past its timeout).
+CURRENT_SANDBOX: TemplateSandbox | None = None
 
 
 class SessionWorker(JobEndPublisher, OutcomeKeeper, SimpleWorker):
@@ -136,10 +140,18 @@ class NodeProcess:
         #: heartbeat key can expire during an outage): no failover before it.
         self._trust_heartbeats_at = time.monotonic() + HEARTBEAT_TTL + HEARTBEAT_INTERVAL
         self.stranded = StrandedJobs(self.conn, node_queue(self.name))
+        self.sandbox = TemplateSandbox(
+            settings.templates.sandbox_workers,
+            settings.templates.timeout_seconds,
+            settings.templates.memory_limit_mb,
+        )
 
     def run(self) -> None:
-        global CURRENT_POOL
+        global CURRENT_POOL, CURRENT_SANDBOX
         CURRENT_POOL = self.pool
+        # Job threads share one process: a template regex that never ends would hold them all
+        # (the GIL), so a job's parsing runs in the template sandbox's processes.
+        CURRENT_SANDBOX = self.sandbox
         from netpulse.worker.pool import preload
 
         preload()
@@ -293,6 +305,7 @@ class NodeProcess:
         while any(w._running for w in self.workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         self.pool.close_all()
+        self.sandbox.close()
         try:
             failover.hand_over(self.conn, self.directory, self.name, self.settings)
         except REDIS_OUTAGE_ERRORS as exc:

@@ -9,10 +9,17 @@ from __future__ import annotations
 from netpulse.config import get_settings
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
+from netpulse.plugins.templates import TemplateError
 from netpulse.templates import service
+from netpulse.templates.sandbox import TemplateSandbox
 
 
-def parse_results(req: ExecutionRequest, results: list[DriverExecutionResult]) -> None:
+def parse_results(
+    req: ExecutionRequest,
+    results: list[DriverExecutionResult],
+    sandbox: TemplateSandbox | None = None,
+) -> None:
+    """Parse in ``sandbox`` when given (a worker node), else in this process."""
     spec = dict(req.parsing or {})
     name = spec.pop("name", None)
     template = spec.pop("template", None)
@@ -25,7 +32,11 @@ def parse_results(req: ExecutionRequest, results: list[DriverExecutionResult]) -
             "command": result.command,
             **spec,
         }
-        [outcome] = service.parse_each(name, template, [result.stdout], options, settings)
+        args = (name, template, [result.stdout], options, settings)
+        try:
+            [outcome] = sandbox.run("parse_each", *args) if sandbox else service.parse_each(*args)
+        except TemplateError as exc:  # stopped for its time or memory
+            outcome = service.ParseOutcome(error=str(exc))
         if outcome.ok:
             result.parsed = outcome.parsed
         else:

@@ -54,7 +54,9 @@ def _run(driver: BaseDriver, req: ExecutionRequest) -> list[dict[str, Any]]:
         return [_transfer(driver, req).model_dump()]
     results = driver.execute(req)
     if req.parsing is not None:
-        parse_results(req, results)
+        from netpulse.worker import node
+
+        parse_results(req, results, node.CURRENT_SANDBOX)
     return [r.model_dump() for r in results]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from netpulse.config import Settings
 from netpulse.plugins.templates import TemplateError
 from netpulse.templates.sandbox import TemplateSandbox
+from tests.integration.helpers import run, ssh_args
 
 #: Nested quantifiers: on "aaaa...c" the regex engine tries 2**40 ways before it fails.
 BACKTRACKING = "Value X ((a+)+b)\n\nStart\n  ^${X} -> Record\n"
@@ -65,6 +67,28 @@ def test_work_that_outgrows_the_memory_limit_fails_alone() -> None:
             small = await sandbox.call("parse", "textfsm", PLAIN, "word", {}, settings)
             assert small == [{"X": "word"}]
         finally:
-            await sandbox.close()
+            sandbox.close()
 
     asyncio.run(scenario())
+
+
+def test_a_job_whose_parse_never_ends_finishes_and_its_node_goes_on(
+    system: httpx.Client, sshd: Any
+) -> None:
+    """On a worker node every job thread shares one process: the parse runs in the node's
+    sandbox, is stopped after its time, and the job keeps its output and says why."""
+    hostile = {
+        "driver": "paramiko",
+        "queue_strategy": "pinned",
+        "connection_args": ssh_args(sshd),
+        "command": "printf 'a%.0s' $(seq 40); echo c",
+        "parsing": {"name": "textfsm", "template": BACKTRACKING},
+    }
+    job = run(system, hostile, timeout=60)
+    assert job["status"] == "finished", job
+    [item] = job["result"]["retval"]
+    assert item["stdout"].strip() == "a" * 40 + "c"
+    assert "took longer than" in item["metadata"]["parse_error"]
+    plain = {**hostile, "command": "echo word", "parsing": {"name": "textfsm", "template": PLAIN}}
+    after = run(system, plain)
+    assert after["result"]["retval"][0]["parsed"] == [{"X": "word"}]
