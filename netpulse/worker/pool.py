@@ -135,13 +135,20 @@ def fail_jobs_of_dead_pools(conn: Redis, queue_name: str, live_pool_ids: set[str
 
 
 def run_fifo_worker(
-    worker_name: str, queue_names: list[str], redis_url: str, logging_level: str, burst: bool
+    worker_name: str,
+    queue_names: list[str],
+    redis_url: str,
+    logging_level: str,
+    burst: bool,
+    pool_pid: int,
 ) -> None:
     """The body of one FIFO worker process (forked by the pool)."""
     from netpulse.runtime.lifeline import die_with_parent
     from netpulse.worker.serving import serve
 
-    die_with_parent()
+    # The pool's pid, known before the fork: a pool that died before this line is noticed
+    # even when the worker was adopted by a subreaper rather than by init.
+    die_with_parent(expected_parent=pool_pid)
     conn = connect(redis_url)
     stop = {"requested": False}
 
@@ -154,7 +161,9 @@ def run_fifo_worker(
         signal.signal(signal.SIGTERM, request_stop)
 
     def make_worker() -> NetPulseWorker:
-        return NetPulseWorker(queue_names, name=worker_name, connection=conn)
+        worker = NetPulseWorker(queue_names, name=worker_name, connection=conn)
+        worker.pending_stop = lambda: stop["requested"]
+        return worker
 
     own_handlers()
     serve(
@@ -213,6 +222,7 @@ class FifoPool(WorkerPool):
                 self.settings.redis_url,
                 self._logging_level,
                 burst,
+                os.getpid(),
             ),
             name=f"Worker {name} (FifoPool {self.name})",
         )

@@ -13,6 +13,7 @@ Subclassed (not forked from RQ) because:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from rq import Worker
@@ -115,9 +116,22 @@ class NetPulseWorker(JobEndPublisher, OutcomeKeeper, Worker):
     #: difference between "asked to stop" and "ended because Redis went away".
     stop_signalled = False
 
+    #: Whether the process was asked to stop before RQ's own handlers were in place (set by
+    #: the FIFO worker process; its handlers only note the signal).
+    pending_stop: Callable[[], bool] = staticmethod(lambda: False)
+
     def request_stop(self, signum: Any, frame: Any) -> None:
         self.stop_signalled = True
         super().request_stop(signum, frame)
+
+    def _install_signal_handlers(self) -> None:
+        """RQ's handlers replace the process's own at the start of ``work()``: a SIGTERM that
+        came just before (the pool died while this worker was starting) must not be lost,
+        or the worker would serve on, orphaned, until its next signal."""
+        super()._install_signal_handlers()
+        if self.pending_stop():
+            self.stop_signalled = True
+            self._stop_requested = True
 
     def main_work_horse(self, job: Job, queue: Any) -> None:
         """The work-horse dies with its worker: RQ puts it in a process group of its own, so

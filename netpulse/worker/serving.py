@@ -72,6 +72,8 @@ def serve(
         )
 
     while True:
+        if asked_to_stop():  # a signal that came before RQ's loop started
+            return
         on_worker(worker)
         started = time.monotonic()
         ended_by: BaseException | None = None
