@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from netpulse import __version__
-from netpulse.api import errors
+from netpulse.api import errors, openapi
 from netpulse.api.auth import require_api_key
 from netpulse.api.device_tests import DeviceTests
 from netpulse.api.guard import RequestGuard
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics.register(WebhookMetricsCollector(app.state.redis))
 
     errors.install(app)
+    openapi.install(app)
     # Outermost: the key, then the body's size and shape, before any route reads it.
     app.add_middleware(
         RequestGuard,

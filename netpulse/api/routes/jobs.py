@@ -188,7 +188,9 @@ def find_jobs(
 
 @router.get("", response_model=list[JobInResponse])
 def list_jobs(
-    status_filter: str | None = Query(None, alias="status"),
+    status_filter: str | None = Query(
+        None, alias="status", json_schema_extra={"enum": STATUS_VALUES}
+    ),
     queue: str | None = None,
     node: str | None = None,
     host: str | None = None,
