@@ -18,7 +18,7 @@ from netpulse.api.routes import device, jobs, storage, system, templates, webhoo
 from netpulse.api.waiter import JobWaiter
 from netpulse.config import ConfigError, Settings, get_settings
 from netpulse.runtime.redis_conn import connect
-from netpulse.templates.sandbox import TemplateSandbox
+from netpulse.templates import sandbox
 from netpulse.webhooks.metrics import WebhookMetricsCollector
 
 
@@ -50,11 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = connect(settings.redis_url, health_check_interval=30)
     app.state.waiter = JobWaiter(settings.redis_url)
     app.state.started_at = time.time()
-    app.state.templates = TemplateSandbox(
-        settings.templates.sandbox_workers,
-        settings.templates.timeout_seconds,
-        settings.templates.memory_limit_mb,
-    )
+    # The process's one sandbox: /template/* and the rendering of submitted jobs share it.
+    app.state.templates = sandbox.shared(settings)
     app.state.device_tests = DeviceTests(
         settings.server.max_device_tests, settings.server.device_test_timeout
     )

@@ -1,9 +1,10 @@
 """`rendering` in a job: render the payload before it is queued.
 
-Rendering happens at submission, so an undefined variable or a refused template is a 422 the
-client sees at once, and the queued job (and its results) carry the lines that really run.
-The template is ``rendering.template``, or the payload itself when that is a string; the
-context is ``rendering.context`` updated with the payload when the payload is a mapping.
+Rendering happens at submission, in the template sandbox as for `/template/render`, so an
+undefined variable or a refused template is a 422 the client sees at once, and the queued job
+(and its results) carry the lines that really run. The template is ``rendering.template``, or
+the payload itself when that is a string; the context is ``rendering.context`` updated with
+the payload when the payload is a mapping.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from netpulse.config import Settings
 from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.templates import TemplateError
-from netpulse.templates import service
+from netpulse.templates import sandbox, service
 
 
 def render_request(req: ExecutionRequest, settings: Settings) -> ExecutionRequest:
@@ -35,7 +36,10 @@ def render_request(req: ExecutionRequest, settings: Settings) -> ExecutionReques
         template = payload
     elif template is None:
         raise TemplateError("rendering needs a template (rendering.template)")
-    lines = service.render_lines(req.rendering.get("name"), template, context, settings)
+    # In the sandbox: the template is the client's, and may take forever or fill the memory.
+    lines = sandbox.shared(settings).run(
+        "render_lines", req.rendering.get("name"), template, context, settings
+    )
     if not lines:
         raise TemplateError("the template rendered to nothing: no line to run")
     return req.model_copy(update={field: lines})

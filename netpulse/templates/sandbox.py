@@ -24,9 +24,12 @@ import resource
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netpulse.plugins.templates.base import TemplateError
+
+if TYPE_CHECKING:
+    from netpulse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +169,18 @@ class TemplateSandbox:
             idle, self._idle = self._idle, None
         while idle is not None and not idle.empty():
             idle.get_nowait().kill()
+
+
+_SHARED: TemplateSandbox | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(settings: Settings) -> TemplateSandbox:
+    """This process's sandbox (the controller's, a worker node's), made on first use from
+    ``settings.templates``; one per process, so its children are counted once."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            cfg = settings.templates
+            _SHARED = TemplateSandbox(cfg.sandbox_workers, cfg.timeout_seconds, cfg.memory_limit_mb)
+        return _SHARED

@@ -31,6 +31,7 @@ from netpulse.nodes.directory import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, NodeDire
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog, wait_for_redis
 from netpulse.runtime.redis_conn import connect
 from netpulse.sessions.pool import SessionPool
+from netpulse.templates import sandbox
 from netpulse.templates.sandbox import TemplateSandbox
 from netpulse.worker.registries import ThreadedStartedJobRegistry
 from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper
@@ -140,11 +141,7 @@ class NodeProcess:
         #: heartbeat key can expire during an outage): no failover before it.
         self._trust_heartbeats_at = time.monotonic() + HEARTBEAT_TTL + HEARTBEAT_INTERVAL
         self.stranded = StrandedJobs(self.conn, node_queue(self.name))
-        self.sandbox = TemplateSandbox(
-            settings.templates.sandbox_workers,
-            settings.templates.timeout_seconds,
-            settings.templates.memory_limit_mb,
-        )
+        self.sandbox = sandbox.shared(settings)
 
     def run(self) -> None:
         global CURRENT_POOL, CURRENT_SANDBOX
