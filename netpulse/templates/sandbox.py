@@ -17,11 +17,13 @@ milliseconds. They run :mod:`netpulse.templates.service` functions by name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import queue
 import resource
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -169,6 +171,22 @@ class TemplateSandbox:
             idle, self._idle = self._idle, None
         while idle is not None and not idle.empty():
             idle.get_nowait().kill()
+
+
+@contextlib.contextmanager
+def memory_cap(extra_bytes: int) -> Iterator[None]:
+    """Limit this process's address space to what it uses now plus ``extra_bytes`` for the
+    ``with`` block (a FIFO work-horse parsing its job's output: one job, one process, so the
+    limit touches nothing else), then lift it again."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = _address_space() + extra_bytes
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 _SHARED: TemplateSandbox | None = None

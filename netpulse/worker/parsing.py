@@ -11,7 +11,7 @@ from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.templates import TemplateError
 from netpulse.templates import service
-from netpulse.templates.sandbox import TemplateSandbox
+from netpulse.templates.sandbox import TemplateSandbox, memory_cap
 
 
 def parse_results(
@@ -34,9 +34,17 @@ def parse_results(
         }
         args = (name, template, [result.stdout], options, settings)
         try:
-            [outcome] = sandbox.run("parse_each", *args) if sandbox else service.parse_each(*args)
+            if sandbox is not None:
+                [outcome] = sandbox.run("parse_each", *args)
+            else:  # a FIFO work-horse: RQ kills it at the job's timeout; memory capped here
+                with memory_cap(settings.templates.memory_limit_mb * 1024 * 1024):
+                    [outcome] = service.parse_each(*args)
         except TemplateError as exc:  # stopped for its time or memory
             outcome = service.ParseOutcome(error=str(exc))
+        except MemoryError:
+            outcome = service.ParseOutcome(
+                error="parsing needed more memory than templates.memory_limit_mb allows"
+            )
         if outcome.ok:
             result.parsed = outcome.parsed
         else:
