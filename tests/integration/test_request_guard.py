@@ -145,3 +145,14 @@ def test_a_job_stored_unreadable_leaves_the_listing_working(
     assert alone.status_code == 422, alone.text
     assert "cannot show" in alone.json()["detail"]
     assert system.get(f"/jobs/{intact}").status_code == 200
+
+
+def test_since_needs_a_time_zone(api: httpx.Client) -> None:
+    """A time without a zone would be read in the server's local time: refused, as the
+    docs say, rather than silently shifted."""
+    naive = api.get("/webhooks/deliveries", params={"since": "2026-11-28T00:00:00"})
+    assert naive.status_code == 422, naive.text
+    assert "since" in naive.text
+    assert api.get("/webhooks/deliveries", params={"since": "2026-11-28T00:00:00Z"}).is_success
+    recover = api.post("/webhooks/recover", json={"since": "2026-11-28T00:00:00"})
+    assert recover.status_code == 422, recover.text

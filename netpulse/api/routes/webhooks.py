@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from redis import Redis
 
 from netpulse.api.deps import get_redis
@@ -22,7 +21,9 @@ def _not_found(exc: deliveries.DeliveryNotFound) -> HTTPException:
 @router.get("/deliveries")
 def list_deliveries(
     state: Literal["pending", "succeeded", "failed"] | None = Query(None, alias="status"),
-    since: datetime | None = Query(None, description="ISO 8601 time; deliveries created since."),
+    since: AwareDatetime | None = Query(
+        None, description="ISO 8601 time with a time zone; deliveries created since."
+    ),
     limit: int = Query(100, ge=1, le=1000),
     conn: Redis = Depends(get_redis),
 ) -> list[dict[str, Any]]:
@@ -47,7 +48,8 @@ def redeliver(delivery_id: str, conn: Redis = Depends(get_redis)) -> dict[str, A
 
 
 class RecoverRequest(BaseModel):
-    since: datetime
+    #: With a time zone: a time without one would be read in the server's local time.
+    since: AwareDatetime
 
 
 @router.post("/recover", status_code=status.HTTP_202_ACCEPTED)
