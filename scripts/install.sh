@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Install what NetPulse needs on a fresh Debian machine: redis-server, redis-sentinel (Redis
-# high availability; the tests run real sentinels) and openssh-server (Debian packages, only
-# when missing) and a virtual environment with the project.
+# high availability; the tests run real sentinels), openssh-server, procps (pkill, used by the
+# tests) and Python with venv (Debian packages, only when missing), then a virtual environment
+# with the project and its test tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+PY="${PYTHON:-python3}"
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v pkill >/dev/null 2>&1 || need+=(procps)
+if ! command -v "$PY" >/dev/null 2>&1; then
+  need+=(python3 python3-venv)
+elif [ ! -x .venv/bin/python ] && ! "$PY" -c "import ensurepip, venv" >/dev/null 2>&1; then
+  need+=(python3-venv)  # Debian's python3 makes venvs only with this package
+fi
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   SUDO=""
@@ -17,7 +25,6 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
