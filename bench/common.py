@@ -45,6 +45,15 @@ SIGNING_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 FINAL = ("finished", "failed", "stopped", "canceled")
 
+#: What a lab device's entry holds that NetPulse's ``connection_args`` take.
+CONN_KEYS = ("device_type", "host", "port", "username", "password", "secret")
+
+
+def conn_args(dev: dict[str, Any]) -> dict[str, Any]:
+    """``connection_args`` for a lab device (an entry of :class:`Fleet`'s ``devices``)."""
+    return {k: dev[k] for k in CONN_KEYS if dev.get(k) is not None}
+
+
 # -- cleanup of everything we started -------------------------------------------------------
 
 _CLEANUPS: list[Callable[[], None]] = []

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     Fleet,
     Stack,
+    conn_args,
     log,
     median,
     table,
@@ -37,11 +38,6 @@ from bench.common import (
 )
 
 COMMAND = "show version"
-CONN_KEYS = ("device_type", "host", "port", "username", "password", "secret")
-
-
-def conn_args(dev: dict[str, Any]) -> dict[str, Any]:
-    return {k: dev[k] for k in CONN_KEYS}
 
 
 def job_body(dev: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from bench.common import (
     Fleet,
     HookReceiver,
     Stack,
+    conn_args,
     log,
     wait_until,
     write_section,
@@ -62,11 +63,6 @@ FAULT_AT = 0.25
 FAILOVER_TARGET_S = 10.0
 #: How long jobs and events may take to be final and delivered after the fault.
 SETTLE_TIMEOUT = float(os.environ.get("BENCH_SETTLE_TIMEOUT", "240"))
-CONN_KEYS = ("device_type", "host", "port", "username", "password", "secret")
-
-
-def conn_args(dev: dict[str, Any]) -> dict[str, Any]:
-    return {k: dev[k] for k in CONN_KEYS if k in dev}
 
 
 def median(values: list[float]) -> float:

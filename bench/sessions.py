@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     Fleet,
     Stack,
+    conn_args,
     cpu_seconds,
     log,
     median,
@@ -64,13 +65,8 @@ from bench.sessions_support import (
 
 SECTION = "Warm sessions (issue 4)"
 COMMAND = "show clock"  # answers in user and enable mode on FakeNOS cisco_ios: no enable step
-CONN_KEYS = ("device_type", "host", "port", "username", "password", "secret")
 GIB = 1024.0
 SMALL_POOL = 2  # FIFO workers of the stacks that run no FIFO jobs
-
-
-def conn_args(dev: dict[str, Any]) -> dict[str, Any]:
-    return {k: dev[k] for k in CONN_KEYS if dev.get(k) is not None}
 
 
 def exec_body(dev: dict[str, Any], command: str = COMMAND, **extra: Any) -> dict[str, Any]:

@@ -29,32 +29,23 @@ class DeviceTests:
         self.slots = slots
         self.timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="device-test")
-        self._busy = 0
-        self._lock = threading.Lock()
-
-    def _take(self) -> None:
-        with self._lock:
-            if self._busy >= self.slots:
-                raise TestsBusy(
-                    f"{self.slots} connection tests are running already "
-                    "(server.max_device_tests); try again in a moment"
-                )
-            self._busy += 1
-
-    def _give_back(self) -> None:
-        with self._lock:
-            self._busy -= 1
+        #: A slot is held from the request until its thread is done (not until the reply).
+        self._slots = threading.BoundedSemaphore(slots)
 
     async def run(self, test: Callable[[], T]) -> T:
         """``test()`` on a test thread; :class:`TestsBusy` when none is free, ``TimeoutError``
         after ``timeout`` seconds (the thread then finishes on its own)."""
-        self._take()
+        if not self._slots.acquire(blocking=False):
+            raise TestsBusy(
+                f"{self.slots} connection tests are running already "
+                "(server.max_device_tests); try again in a moment"
+            )
 
         def guarded() -> T:
             try:
                 return test()
             finally:
-                self._give_back()
+                self._slots.release()
 
         future = asyncio.get_running_loop().run_in_executor(self._executor, guarded)
         return await asyncio.wait_for(asyncio.shield(future), self.timeout)

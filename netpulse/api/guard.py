@@ -9,8 +9,10 @@ parse a body of any size or depth. Here, in order:
    right key gets 403 before one byte of the body is read;
 2. a body larger than ``server.max_body_bytes`` gets 413 (a multipart upload: larger than the
    file limit plus room for its form fields), whether it says its length or not;
-3. a JSON body nested deeper than ``server.max_json_depth``, holding lone UTF-16 surrogates,
-   or not JSON at all gets 422 with a sentence (:mod:`netpulse.api.json_body`).
+3. a JSON body nested deeper than ``server.max_json_depth`` or holding lone UTF-16
+   surrogates gets 422 with a sentence (:mod:`netpulse.api.json_body`); the body is not
+   parsed here for that, except in the rare case of a surrogate escape, so a route still
+   parses it once.
 
 The body, once read, is handed to the route unchanged.
 """
@@ -22,7 +24,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from netpulse.api.auth import OPEN_PATHS, key_matches, missing_key_message
-from netpulse.api.json_body import BodyRejected, check_json
+from netpulse.api.json_body import BodyRejected, check_shape
 from netpulse.storage.files import MAX_FILE_BYTES
 
 Scope = MutableMapping[str, Any]
@@ -96,7 +98,7 @@ class RequestGuard:
         body = b"".join(chunks)
         if body and not multipart and self._is_json(content_type):
             try:
-                check_json(body, self.max_depth)
+                check_shape(body, self.max_depth)
             except BodyRejected as exc:
                 await _reply(send, 422, str(exc))
                 return

@@ -22,10 +22,14 @@ class BodyRejected(ValueError):
     """The body cannot be accepted; the message says why, for the client."""
 
 
-def nesting_depth(raw: bytes) -> int:
-    """How deeply arrays and objects nest in ``raw`` (brackets inside strings do not count)."""
-    if raw.count(b"[") + raw.count(b"{") <= 1:
-        return raw.count(b"[") + raw.count(b"{")
+def nesting_depth(raw: bytes, enough: int = 0) -> int:
+    """How deeply arrays and objects nest in ``raw`` (brackets inside strings do not count).
+
+    A body with at most ``enough`` opening brackets cannot nest deeper than that: their count
+    is returned without the scan (two passes in C instead of a copy and a regex walk)."""
+    openings = raw.count(b"[") + raw.count(b"{")
+    if openings <= max(enough, 1):
+        return openings
     depth = deepest = 0
     for match in _BRACKET.finditer(_STRING.sub(b'""', raw)):
         if match.group() in (b"[", b"{"):
@@ -59,25 +63,50 @@ def _lone_surrogate_at(value: Any, path: str = "body") -> str | None:
     return None
 
 
-def check_json(raw: bytes | str, max_depth: int) -> Any:
-    """Parse ``raw``; :class:`BodyRejected` for too deep nesting or lone surrogates, and for
-    text that is not JSON (the message carries the parser's position)."""
-    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    depth = nesting_depth(data)
+def _check_depth(data: bytes, max_depth: int) -> None:
+    depth = nesting_depth(data, enough=max_depth)
     if depth > max_depth:
         raise BodyRejected(
             f"the JSON body nests {depth} levels deep; at most {max_depth} are accepted "
             "(server.max_json_depth)"
         )
+
+
+def _check_text(value: Any) -> None:
+    where = _lone_surrogate_at(value)
+    if where is not None:
+        raise BodyRejected(
+            f"{where} holds a lone UTF-16 surrogate (an escape such as \\ud800 without its "
+            "pair); send valid Unicode text"
+        )
+
+
+def _parse(data: bytes) -> Any:
     try:
-        value = json.loads(data)
+        return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BodyRejected(f"the request body is not valid JSON: {exc}") from None
-    if _SURROGATE_ESCAPE.search(data) or isinstance(raw, str):
-        where = _lone_surrogate_at(value)
-        if where is not None:
-            raise BodyRejected(
-                f"{where} holds a lone UTF-16 surrogate (an escape such as \\ud800 without its "
-                "pair); send valid Unicode text"
-            )
+
+
+def check_shape(raw: bytes, max_depth: int) -> None:
+    """What the request guard checks of every JSON body before a route parses it: depth, and
+    (only when the text holds a surrogate escape at all) lone surrogates. The body is parsed
+    here only in that rare case; a body that is not JSON is left to the route to refuse."""
+    _check_depth(raw, max_depth)
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return  # not JSON: the route says so, with FastAPI's usual detail
+        _check_text(value)
+
+
+def check_json(raw: bytes | str, max_depth: int) -> Any:
+    """Parse ``raw``; :class:`BodyRejected` for too deep nesting or lone surrogates, and for
+    text that is not JSON (the message carries the parser's position)."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    _check_depth(data, max_depth)
+    value = _parse(data)
+    if isinstance(raw, str) or _SURROGATE_ESCAPE.search(data):
+        _check_text(value)
     return value

@@ -32,7 +32,6 @@ from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog, wait_for_red
 from netpulse.runtime.redis_conn import connect
 from netpulse.sessions.pool import SessionPool
 from netpulse.templates import sandbox
-from netpulse.templates.sandbox import TemplateSandbox
 from netpulse.worker.registries import ThreadedStartedJobRegistry
 from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper
 from netpulse.worker.stranded import StrandedJobs
@@ -44,9 +43,6 @@ HEARTBEAT_EVERY = 5.0
 
 #: The pool of the node this process runs, used by the job function (None elsewhere).
 CURRENT_POOL: SessionPool | None = None
-#: This process's template sandbox, on a worker node (None in a FIFO work-horse, which RQ
-#: kills when its job runs past its timeout).
-CURRENT_SANDBOX: TemplateSandbox | None = None
 
 
 class SessionWorker(JobEndPublisher, OutcomeKeeper, SimpleWorker):
@@ -141,14 +137,13 @@ class NodeProcess:
         #: heartbeat key can expire during an outage): no failover before it.
         self._trust_heartbeats_at = time.monotonic() + HEARTBEAT_TTL + HEARTBEAT_INTERVAL
         self.stranded = StrandedJobs(self.conn, node_queue(self.name))
+        # Job threads share one process: a template regex that never ends would hold them all
+        # (the GIL), so a job's parsing runs in the process's template sandbox (task.py).
         self.sandbox = sandbox.shared(settings)
 
     def run(self) -> None:
-        global CURRENT_POOL, CURRENT_SANDBOX
+        global CURRENT_POOL
         CURRENT_POOL = self.pool
-        # Job threads share one process: a template regex that never ends would hold them all
-        # (the GIL), so a job's parsing runs in the template sandbox's processes.
-        CURRENT_SANDBOX = self.sandbox
         from netpulse.worker.pool import preload
 
         preload()

@@ -13,11 +13,13 @@ from typing import Any
 
 from rq import get_current_job
 
+from netpulse.config import get_settings
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.drivers import registry as drivers
 from netpulse.plugins.drivers.base import BaseDriver, DriverError
 from netpulse.storage import files
+from netpulse.templates import sandbox
 from netpulse.worker.parsing import parse_results
 
 log = logging.getLogger(__name__)
@@ -35,12 +37,13 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
     pool = node.CURRENT_POOL
     if pool is not None:
         job = get_current_job()
+        # A node's job threads share one process: their parsing goes to its sandbox.
         with pool.lease(req, job.id if job else None) as driver:
-            return _run(driver, req)
+            return _run(driver, req, sandbox.shared(get_settings()))
     driver = drivers.get(req.driver)(req.connection_args, req.driver_args)
     driver.connect()
     try:
-        return _run(driver, req)
+        return _run(driver, req, None)
     finally:
         driver.disconnect()
 
@@ -49,14 +52,14 @@ class StagedFileMissing(DriverError):
     error_type = "file_missing"
 
 
-def _run(driver: BaseDriver, req: ExecutionRequest) -> list[dict[str, Any]]:
+def _run(
+    driver: BaseDriver, req: ExecutionRequest, parse_in: sandbox.TemplateSandbox | None
+) -> list[dict[str, Any]]:
     if req.file_transfer is not None:
         return [_transfer(driver, req).model_dump()]
     results = driver.execute(req)
     if req.parsing is not None:
-        from netpulse.worker import node
-
-        parse_results(req, results, node.CURRENT_SANDBOX)
+        parse_results(req, results, parse_in)
     return [r.model_dump() for r in results]
 
 

@@ -68,3 +68,19 @@ def wait_started(api: httpx.Client, job_id: str, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} did not start within {timeout} s")
         time.sleep(0.05)
+
+
+def unreachable_job(port: int, **extra: Any) -> dict[str, Any]:
+    """A netmiko job for a loopback port nobody listens on: it fails fast, on a worker."""
+    return {
+        "driver": "netmiko",
+        "connection_args": {
+            "device_type": "cisco_ios",
+            "host": "127.0.0.1",
+            "port": port,
+            "username": "u",
+            "password": "p",
+        },
+        "command": "show version",
+        **extra,
+    }

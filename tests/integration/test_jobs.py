@@ -12,7 +12,7 @@ from rq.job import Job
 
 from netpulse.runtime.ports import free_port
 from tests.conftest import API_KEY, NODE_NAME
-from tests.integration.helpers import device, run, ssh_args, submit, wait_job
+from tests.integration.helpers import device, run, ssh_args, submit, unreachable_job, wait_job
 
 
 def netmiko_body(dev: Any, command: Any, **extra: Any) -> dict[str, Any]:
@@ -64,17 +64,7 @@ def test_config_push_on_arista(system: httpx.Client, lab: dict) -> None:
 
 def test_unreachable_device_fails_and_names_host_and_port(system: httpx.Client) -> None:
     port = free_port()
-    body = {
-        "driver": "netmiko",
-        "connection_args": {
-            "device_type": "cisco_ios",
-            "host": "127.0.0.1",
-            "port": port,
-            "username": "u",
-            "password": "p",
-        },
-        "command": "show version",
-    }
+    body = unreachable_job(port)
     job = run(system, body)
     assert job["status"] == "failed"
     assert job["result"]["type"] == 2

@@ -30,6 +30,7 @@ from netpulse.nodes.directory import NODES, alive_key, draining_key
 from netpulse.runtime.ports import free_port
 from netpulse.runtime.redis_server import RedisServer
 from netpulse.webhooks.heartbeat import ServiceHeartbeat, live_services
+from tests.integration.helpers import unreachable_job
 from tests.support import processes, proctree
 from tests.support.stack import API_KEY, Stack
 
@@ -158,22 +159,6 @@ def start_up(tmp_path: Path) -> Iterator[Any]:
     yield start
     for up in started:
         up.close()
-
-
-def unreachable_job(port: int, **extra: Any) -> dict[str, Any]:
-    """A netmiko job for a loopback port nobody listens on: it fails fast, on a worker."""
-    return {
-        "driver": "netmiko",
-        "connection_args": {
-            "device_type": "cisco_ios",
-            "host": "127.0.0.1",
-            "port": port,
-            "username": "u",
-            "password": "p",
-        },
-        "command": "show version",
-        **extra,
-    }
 
 
 def assert_ran_and_failed_to_connect(api: httpx.Client, job_id: str, port: int) -> dict[str, Any]:

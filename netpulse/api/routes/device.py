@@ -64,15 +64,22 @@ async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
     return body
 
 
+#: The job model's own rules for the fields that say how long an upload is staged.
+_STAGING_FIELDS = {
+    name: TypeAdapter(Annotated[field.annotation, field])
+    for name, field in ExecutionRequest.model_fields.items()
+    if name in ("ttl", "execution_timeout")
+}
+
+
 def _seconds(body: dict[str, Any], name: str, default: int) -> int:
     """A job's ``ttl`` or ``execution_timeout``, checked by the job model's own rule (the file
     is staged for that long, before the job itself is validated)."""
     value = body.get(name)
     if value is None:
         return default
-    field = ExecutionRequest.model_fields[name]
     try:
-        checked = TypeAdapter(Annotated[field.annotation, field]).validate_python(value)
+        checked = _STAGING_FIELDS[name].validate_python(value)
     except ValidationError as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

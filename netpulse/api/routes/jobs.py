@@ -74,10 +74,12 @@ async def get_job(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(future), timeout=wait)
             job = await run_in_threadpool(_load, conn, job_id)
-        shown = await run_in_threadpool(_shown, job, base_url(request))
-        if shown is None:
-            raise _unreadable(job_id, ValueError("its fields cannot be shown"))
-        return shown
+        try:
+            return await run_in_threadpool(_show, job, base_url(request))
+        except REDIS_OUTAGE_ERRORS:
+            raise
+        except Exception as exc:
+            raise _unreadable(job_id, exc) from None
     finally:
         if future is not None:
             waiter.forget(job_id, future)
@@ -142,17 +144,26 @@ def _fetch_readable(conn: Redis, ids: list[str]) -> list[Job | None]:
         return jobs
 
 
-def _shown(job: Job, base: str) -> JobInResponse | None:
-    """The job as the API shows it, or None (logged) when it cannot be shown."""
-    try:
-        response = to_response(job, base)
-        response.model_dump_json()  # text that cannot be encoded fails here, not in the reply
-    except REDIS_OUTAGE_ERRORS:
-        raise
-    except Exception as exc:
-        log.warning("job %s cannot be shown (%s: %s); left out", job.id, type(exc).__name__, exc)
-        return None
+def _show(job: Job, base: str) -> JobInResponse:
+    """The job as the API shows it; raises what keeps it from being shown."""
+    response = to_response(job, base)
+    response.model_dump_json()  # text that cannot be encoded fails here, not in the reply
     return response
+
+
+def _listed(jobs: list[Job], base: str) -> list[JobInResponse]:
+    """The jobs that can be shown; one that cannot is logged and left out."""
+    shown = []
+    for job in jobs:
+        try:
+            shown.append(_show(job, base))
+        except REDIS_OUTAGE_ERRORS:
+            raise
+        except Exception as exc:
+            log.warning(
+                "job %s cannot be shown (%s: %s); left out", job.id, type(exc).__name__, exc
+            )
+    return shown
 
 
 def find_jobs(
@@ -206,7 +217,7 @@ def list_jobs(
         )
     jobs = find_jobs(conn, status_filter, queue, host, limit)
     base = base_url(request)
-    return [shown for shown in (_shown(j, base) for j in jobs) if shown is not None]
+    return _listed(jobs, base)
 
 
 def cancel(conn: Redis, job: Job) -> None:
