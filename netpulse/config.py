@@ -99,7 +99,7 @@ class NodeSettings(BaseModel):
     @field_validator("scheduler")
     @classmethod
     def _known_scheduler(cls, value: str) -> str:
-        from netpulse.plugins.schedulers import registry
+        from netpulse.nodes.schedulers import registry
 
         if value not in registry.names():
             raise ValueError(f"unknown scheduler {value!r}; valid: {', '.join(registry.names())}")

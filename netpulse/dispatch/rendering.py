@@ -13,8 +13,8 @@ from typing import Any
 
 from netpulse.config import Settings
 from netpulse.models.request import ExecutionRequest
-from netpulse.plugins.templates import TemplateError
 from netpulse.templates import sandbox, service
+from netpulse.templates.contract import TemplateError
 
 
 def render_request(req: ExecutionRequest, settings: Settings) -> ExecutionRequest:

@@ -18,12 +18,12 @@ from rq.rate_limit import RateLimit
 from netpulse.config import Settings
 from netpulse.dispatch.ordered_queue import OrderedQueue
 from netpulse.dispatch.rendering import render_request
+from netpulse.drivers import registry as drivers
 from netpulse.models.job import BulkFailure
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest
 from netpulse.nodes.directory import NoNodeAvailable, node_queue
 from netpulse.nodes.failover import fifo_limit_key, pinned_limit_key, place_device
-from netpulse.plugins.drivers import registry as drivers
-from netpulse.plugins.templates import TemplateError
+from netpulse.templates.contract import TemplateError
 
 #: Callbacks are fast (one Redis script); the bound only guards against a stuck Redis.
 CALLBACK_TIMEOUT = 10

@@ -43,7 +43,7 @@ class ConnectionArgs(BaseModel):
 
 
 def _check_driver(value: str) -> str:
-    from netpulse.plugins.drivers import registry
+    from netpulse.drivers import registry
 
     if value not in registry.names():
         raise ValueError(f"unknown driver {value!r}; valid: {', '.join(registry.names())}")
@@ -52,7 +52,7 @@ def _check_driver(value: str) -> str:
 
 def _driver_class(info: ValidationInfo) -> Any:
     """The request's driver class, when ``driver`` itself was valid."""
-    from netpulse.plugins.drivers import registry
+    from netpulse.drivers import registry
 
     name = info.data.get("driver")
     return registry.get(name) if name in registry.names() else None

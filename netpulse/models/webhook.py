@@ -104,7 +104,7 @@ class WebhookConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _known_caller(cls, value: str) -> str:
-        from netpulse.plugins.webhooks import registry
+        from netpulse.webhooks.callers import registry
 
         if value not in registry.names():
             raise ValueError(

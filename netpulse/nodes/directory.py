@@ -21,8 +21,8 @@ from typing import Any
 
 from redis import Redis
 
-from netpulse.plugins.schedulers import NodeLoad
-from netpulse.plugins.schedulers import registry as schedulers
+from netpulse.nodes.schedulers import NodeLoad
+from netpulse.nodes.schedulers import registry as schedulers
 
 NODES = "netpulse:nodes"
 ASSIGN = "netpulse:assign"

@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from netpulse.drivers import registry as drivers
+from netpulse.drivers.base import BaseDriver, DeviceConnectionError, DriverError
 from netpulse.models.request import ExecutionRequest
-from netpulse.plugins.drivers import registry as drivers
-from netpulse.plugins.drivers.base import BaseDriver, DeviceConnectionError, DriverError
 from netpulse.sessions.identity import device_label, session_identity
 
 log = logging.getLogger(__name__)

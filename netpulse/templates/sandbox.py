@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from netpulse.plugins.templates.base import TemplateError
+from netpulse.templates.contract import TemplateError
 
 if TYPE_CHECKING:
     from netpulse.config import Settings

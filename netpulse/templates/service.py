@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from netpulse.config import Settings
-from netpulse.plugins import PluginError
-from netpulse.plugins.templates import BaseTemplatePlugin, TemplateError, registry
+from netpulse.registry import PluginError
+from netpulse.templates.contract import BaseTemplatePlugin, TemplateError, registry
 from netpulse.templates.sources import load_template
 
 DEFAULT_RENDERER = "jinja2"

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 import httpx
 
 from netpulse.config import Settings
-from netpulse.plugins.templates.base import TemplateError, TemplateNotFound, TrustedText
+from netpulse.templates.contract import TemplateError, TemplateNotFound, TrustedText
 from netpulse.webhooks import ssrf
 
 FILE_PREFIX = "file:"

@@ -24,15 +24,15 @@ from netpulse import __version__
 from netpulse.config import Settings
 from netpulse.models.request import ExecutionRequest
 from netpulse.models.webhook import WebhookConfig
-from netpulse.plugins.webhooks import (
+from netpulse.runtime.outage import OutageLog, is_outage
+from netpulse.webhooks import retry, ssrf, store
+from netpulse.webhooks.callers import (
     AttemptOutcome,
     DeliveryContext,
     GiveUp,
     RetryDelivery,
 )
-from netpulse.plugins.webhooks import registry as callers
-from netpulse.runtime.outage import OutageLog, is_outage
-from netpulse.webhooks import retry, ssrf, store
+from netpulse.webhooks.callers import registry as callers
 from netpulse.webhooks.heartbeat import ServiceHeartbeat
 from netpulse.webhooks.http import make_client
 from netpulse.webhooks.journal import AttemptRecord, OutcomeJournal

@@ -20,8 +20,8 @@ from rq.job import Job
 
 from netpulse.models.job import JobError
 from netpulse.models.request import ExecutionRequest
-from netpulse.plugins.webhooks import registry as webhook_callers
 from netpulse.runtime.outage import is_outage
+from netpulse.webhooks.callers import registry as webhook_callers
 from netpulse.webhooks.events import FinalStatus
 from netpulse.webhooks.outbox import record_final_event
 from netpulse.worker.errors import error_from_exception

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rq.timeouts import JobTimeoutException
 
+from netpulse.drivers.base import DriverError
 from netpulse.models.job import JobError
-from netpulse.plugins.drivers.base import DriverError
 
 
 def error_from_exception(exc: BaseException | None, timeout: int | None = None) -> JobError:

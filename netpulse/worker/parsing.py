@@ -9,8 +9,8 @@ from __future__ import annotations
 from netpulse.config import get_settings
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
-from netpulse.plugins.templates import TemplateError
 from netpulse.templates import service
+from netpulse.templates.contract import TemplateError
 from netpulse.templates.sandbox import TemplateSandbox, memory_cap
 
 

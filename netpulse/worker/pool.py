@@ -53,8 +53,8 @@ def preload() -> None:
     import netpulse.worker.callbacks
     import netpulse.worker.task  # noqa: F401
     from netpulse.config import get_settings
-    from netpulse.plugins.drivers import registry
-    from netpulse.plugins.webhooks import registry as webhook_registry
+    from netpulse.drivers import registry
+    from netpulse.webhooks.callers import registry as webhook_registry
 
     registry.names()
     webhook_registry.names()

@@ -14,10 +14,10 @@ from typing import Any
 from rq import get_current_job
 
 from netpulse.config import get_settings
+from netpulse.drivers import registry as drivers
+from netpulse.drivers.base import BaseDriver, DriverError
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
-from netpulse.plugins.drivers import registry as drivers
-from netpulse.plugins.drivers.base import BaseDriver, DriverError
 from netpulse.storage import files
 from netpulse.templates import sandbox
 from netpulse.worker.parsing import parse_results

@@ -139,8 +139,8 @@ def test_features_not_built_yet_are_refused_not_ignored(
 
 def test_user_headers_do_not_duplicate_ours() -> None:
     from netpulse.models.webhook import WebhookConfig
-    from netpulse.plugins.webhooks.base import DeliveryContext
     from netpulse.plugins.webhooks.basic.caller import BasicWebHookCaller
+    from netpulse.webhooks.callers import DeliveryContext
     from netpulse.webhooks.ssrf import DestinationPolicy
 
     # A webhook-* header is refused at submission now; one stored before that rule (a delivery

@@ -13,8 +13,8 @@ from redis import Redis
 from redis import asyncio as aioredis
 
 from netpulse.config import load_settings
-from netpulse.plugins.webhooks import AttemptOutcome
 from netpulse.webhooks import store
+from netpulse.webhooks.callers import AttemptOutcome
 from netpulse.webhooks.journal import AttemptRecord, OutcomeJournal
 from tests.support.delivery import delivery_service, record_success, request_with_webhook
 from tests.support.receiver import Receiver

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from netpulse.config import Settings
-from netpulse.plugins.templates import TemplateError
+from netpulse.templates.contract import TemplateError
 from netpulse.templates.sandbox import TemplateSandbox
 from tests.integration.helpers import run, ssh_args
 

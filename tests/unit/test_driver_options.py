@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from netpulse.config import get_settings
+from netpulse.drivers.base import DriverError
 from netpulse.models.request import ConnectionArgs, ExecutionRequest
-from netpulse.plugins.drivers.base import DriverError
 from netpulse.plugins.drivers.netmiko.driver import NetmikoDriver
 from netpulse.plugins.drivers.paramiko.driver import ParamikoDriver
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from netpulse.config import Settings, load_settings
-from netpulse.plugins.templates import TemplateError, TemplateNotFound, TrustedText, registry
 from netpulse.plugins.templates.jinja2 import Jinja2Renderer
 from netpulse.plugins.templates.textfsm import TextFSMParser
 from netpulse.plugins.templates.ttp import TTPParser
 from netpulse.templates import service
+from netpulse.templates.contract import TemplateError, TemplateNotFound, TrustedText, registry
 from netpulse.templates.sources import load_template
 
 

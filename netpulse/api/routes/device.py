@@ -19,10 +19,10 @@ from netpulse.api.json_body import BodyRejected, check_json
 from netpulse.config import Settings
 from netpulse.dispatch import submit
 from netpulse.dispatch.views import to_response
+from netpulse.drivers import registry as drivers
+from netpulse.drivers.base import DriverError
 from netpulse.models.job import BulkFailure, BulkResponse, JobInResponse
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, TestRequest
-from netpulse.plugins.drivers import registry as drivers
-from netpulse.plugins.drivers.base import DriverError
 from netpulse.storage import files
 
 router = APIRouter(prefix="/device", tags=["device"])

@@ -24,8 +24,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from netpulse.plugins.templates import TemplateError
 from netpulse.templates import service
+from netpulse.templates.contract import TemplateError
 from netpulse.templates.sandbox import TemplateSandbox
 
 router = APIRouter(prefix="/template", tags=["templates"])

@@ -1,8 +1,4 @@
-"""Device driver plugins: one folder per library (`netmiko/`, `paramiko/`, ...)."""
+"""Device driver plugins: one folder per library (`netmiko/`, `paramiko/`, ...).
 
-from netpulse.plugins import PluginRegistry
-from netpulse.plugins.drivers.base import BaseDriver
-
-registry: PluginRegistry[BaseDriver] = PluginRegistry("drivers", BaseDriver, "driver_name")
-
-__all__ = ["BaseDriver", "registry"]
+The contract they implement is ``netpulse.drivers``.
+"""

@@ -1,10 +1,4 @@
-"""Scheduler plugins (`least_load` default, `greedy`): which node holds a new pinned device."""
+"""Scheduler plugins (`least_load` default, `greedy`): which node holds a new pinned device.
 
-from netpulse.plugins import PluginRegistry
-from netpulse.plugins.schedulers.base import BaseScheduler, NodeLoad
-
-registry: PluginRegistry[BaseScheduler] = PluginRegistry(
-    "schedulers", BaseScheduler, "scheduler_name"
-)
-
-__all__ = ["BaseScheduler", "NodeLoad", "registry"]
+The contract they implement is ``netpulse.nodes.schedulers``.
+"""

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from netpulse.plugins.webhooks import BaseWebHookCaller, GiveUp, RetryDelivery
+from netpulse.webhooks.callers import BaseWebHookCaller, GiveUp, RetryDelivery
 
 
 class RecordingCaller(BaseWebHookCaller):

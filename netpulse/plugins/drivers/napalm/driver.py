@@ -26,9 +26,9 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from netpulse.drivers.base import BaseDriver, DeviceConnectionError, DriverError
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ExecutionRequest
-from netpulse.plugins.drivers.base import BaseDriver, DeviceConnectionError, DriverError
 from netpulse.plugins.drivers.interrupt import break_netmiko_session
 from netpulse.plugins.drivers.napalm.errors import open_error, session_error
 from netpulse.plugins.drivers.napalm.options import ConnectionOptions, DriverOptions

@@ -16,7 +16,7 @@ from netmiko.exceptions import NetmikoTimeoutException, ReadException, ReadTimeo
 from paramiko.ssh_exception import NoValidConnectionsError
 from pyeapi.eapilib import ConnectionError as EapiConnectionError
 
-from netpulse.plugins.drivers.base import (
+from netpulse.drivers.base import (
     DeviceAuthenticationError,
     DeviceConnectionError,
     DeviceTimeoutError,

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from netpulse.drivers.options import FilePath, Options, Seconds
 from netpulse.plugins.drivers.netmiko.options import REFUSED as NETMIKO_REFUSED
-from netpulse.plugins.drivers.options import FilePath, Options, Seconds
 
 REFUSED: dict[str, str] = {
     **NETMIKO_REFUSED,

@@ -26,16 +26,16 @@ from netmiko.scp_handler import SCPConn
 from paramiko.ssh_exception import NoValidConnectionsError
 from scp import SCPException
 
-from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ExecutionRequest
-from netpulse.plugins.drivers import checksums
-from netpulse.plugins.drivers.base import (
+from netpulse.drivers import checksums
+from netpulse.drivers.base import (
     BaseDriver,
     DeviceAuthenticationError,
     DeviceConnectionError,
     DeviceTimeoutError,
     send_keepalive,
 )
+from netpulse.models.job import DriverExecutionResult
+from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.drivers.interrupt import break_netmiko_session
 from netpulse.plugins.drivers.netmiko.options import (
     REFUSED_DEVICE_SUFFIXES,

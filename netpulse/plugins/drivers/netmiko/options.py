@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from netpulse.plugins.drivers.options import FilePath, Options, Seconds
+from netpulse.drivers.options import FilePath, Options, Seconds
 
 _WORKER_FILE = (
     "it would make the worker write a file at a path the client chooses; session logs "

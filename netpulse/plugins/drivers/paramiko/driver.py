@@ -14,16 +14,16 @@ from typing import Any
 
 import paramiko
 
-from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ExecutionRequest
-from netpulse.plugins.drivers import checksums
-from netpulse.plugins.drivers.base import (
+from netpulse.drivers import checksums
+from netpulse.drivers.base import (
     BaseDriver,
     DeviceAuthenticationError,
     DeviceConnectionError,
     DeviceTimeoutError,
     send_keepalive,
 )
+from netpulse.models.job import DriverExecutionResult
+from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.drivers.paramiko.options import ConnectionOptions, DriverOptions
 
 

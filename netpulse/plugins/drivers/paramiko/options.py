@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field
 
-from netpulse.plugins.drivers.options import FilePath, Options, Seconds
+from netpulse.drivers.options import FilePath, Options, Seconds
 
 
 def _as_list(value: Any) -> Any:

@@ -34,13 +34,13 @@ import pyeapi
 from pyeapi.eapilib import CommandError
 from pyeapi.eapilib import ConnectionError as EapiConnectionError
 
-from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ExecutionRequest
-from netpulse.plugins.drivers.base import (
+from netpulse.drivers.base import (
     BaseDriver,
     DeviceAuthenticationError,
     DeviceConnectionError,
 )
+from netpulse.models.job import DriverExecutionResult
+from netpulse.models.request import ExecutionRequest
 from netpulse.plugins.drivers.pyeapi.errors import eapi_connection_error
 from netpulse.plugins.drivers.pyeapi.options import (
     TRANSPORTS,

@@ -12,7 +12,7 @@ import http.client
 import socket
 import ssl
 
-from netpulse.plugins.drivers.base import (
+from netpulse.drivers.base import (
     DeviceAuthenticationError,
     DeviceConnectionError,
     DeviceTimeoutError,

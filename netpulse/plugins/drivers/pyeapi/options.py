@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from netpulse.plugins.drivers.options import FilePath, Options, Seconds
+from netpulse.drivers.options import FilePath, Options, Seconds
 
 TRANSPORTS = ("https", "http")
 ENCODINGS = ("json", "text")

@@ -1,6 +1,6 @@
 """`greedy`: fill one node before the next (fewest nodes in use)."""
 
-from netpulse.plugins.schedulers.base import BaseScheduler, NodeLoad
+from netpulse.nodes.schedulers import BaseScheduler, NodeLoad
 
 
 class GreedyScheduler(BaseScheduler):

@@ -28,7 +28,7 @@ from typing import Any
 
 from jinja2.utils import Namespace
 
-from netpulse.plugins.templates.base import TemplateError
+from netpulse.templates.contract import TemplateError
 
 
 class RenderLimitExceeded(TemplateError):

@@ -30,8 +30,8 @@ import jinja2
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from netpulse.plugins.templates.base import BaseTemplatePlugin, TemplateError
 from netpulse.plugins.templates.jinja2 import limits
+from netpulse.templates.contract import BaseTemplatePlugin, TemplateError
 
 _GUARD_ITER = "netpulse_guard_iter"
 _GUARD_CONCAT = "netpulse_guard_concat"

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import textfsm
 from textfsm import clitable
 
-from netpulse.plugins.templates.base import BaseTemplatePlugin, TemplateError, TemplateNotFound
+from netpulse.templates.contract import BaseTemplatePlugin, TemplateError, TemplateNotFound
 
 _LIBRARY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}")
 _DRIVER_SUFFIXES = ("_ssh", "_telnet", "_serial")

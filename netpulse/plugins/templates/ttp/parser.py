@@ -25,13 +25,13 @@ from typing import Any, ClassVar
 from ttp import ttp
 from ttp_templates import get_template
 
-from netpulse.plugins.templates.base import (
+from netpulse.plugins.templates.ttp import safety
+from netpulse.templates.contract import (
     BaseTemplatePlugin,
     TemplateError,
     TemplateNotFound,
     TrustedText,
 )
-from netpulse.plugins.templates.ttp import safety
 
 _STRUCTURES = ("flat_list", "list", "dictionary")
 # TTP keeps the parse in progress in a module-global dict (``_ttp_["parser_object"]``,

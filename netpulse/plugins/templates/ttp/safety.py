@@ -12,7 +12,7 @@ template an API client sends:
   ``chain``/``functions`` evaluate a string argument the same way;
 - ``dns``/``rdns`` send DNS queries, ``geoip_lookup`` opens a database file.
 
-So a template that is not :class:`~netpulse.plugins.templates.base.TrustedText` may use only
+So a template that is not :class:`~netpulse.templates.contract.TrustedText` may use only
 ``<template>``, ``<group>`` and ``<doc>`` tags, and function arguments must be literals
 (strings, numbers, booleans, None, lists/tuples/dicts of those, and bare words, which TTP
 reads as strings). Everything else is refused with a sentence naming it.
@@ -25,7 +25,7 @@ import builtins
 import re
 import xml.etree.ElementTree as ET
 
-from netpulse.plugins.templates.base import TemplateError
+from netpulse.templates.contract import TemplateError
 
 _ALLOWED_TAGS = {"template", "group", "g", "grp", "doc"}
 _TEMPLATE_ATTRIBUTES = {"name", "results", "pathchar"}

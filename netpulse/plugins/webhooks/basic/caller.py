@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import httpx
 
-from netpulse.plugins.webhooks.base import AttemptOutcome, BaseWebHookCaller, DeliveryContext
 from netpulse.webhooks import retry, signing, ssrf
+from netpulse.webhooks.callers import AttemptOutcome, BaseWebHookCaller, DeliveryContext
 
 #: How much of a receiver's answer the delivery log keeps.
 RESPONSE_EXCERPT_BYTES = 4096

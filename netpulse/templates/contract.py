@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from netpulse.registry import PluginRegistry
+
 
 class TemplateError(ValueError):
     """A template cannot be used as asked; the message says why in one sentence (4xx)."""
@@ -66,3 +68,8 @@ class BaseTemplatePlugin:
     @classmethod
     def can_parse(cls) -> bool:
         return cls.parse is not BaseTemplatePlugin.parse
+
+
+registry: PluginRegistry[BaseTemplatePlugin] = PluginRegistry(
+    "templates", BaseTemplatePlugin, "template_name"
+)

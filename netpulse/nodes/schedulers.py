@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from netpulse.registry import PluginRegistry
+
 
 @dataclass(frozen=True)
 class NodeLoad:
@@ -31,3 +33,8 @@ class BaseScheduler:
     def choose(self, nodes: list[NodeLoad], device: str) -> NodeLoad | None:
         """The node for ``device`` among live, non-draining ``nodes``; None if none fits."""
         raise NotImplementedError
+
+
+registry: PluginRegistry[BaseScheduler] = PluginRegistry(
+    "schedulers", BaseScheduler, "scheduler_name"
+)

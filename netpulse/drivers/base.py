@@ -13,9 +13,9 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from netpulse.drivers import checksums, options
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ConnectionArgs, ExecutionRequest
-from netpulse.plugins.drivers import checksums, options
 
 
 class DriverError(Exception):
@@ -60,7 +60,7 @@ class BaseDriver(ABC):
     default_port: ClassVar[int] = 22
     #: Whether :meth:`transfer` is implemented (checked when a job is submitted).
     supports_file_transfer: ClassVar[bool] = False
-    #: The allowlists (``netpulse.plugins.drivers.options``): the ``connection_args`` beside
+    #: The allowlists (``netpulse.drivers.options``): the ``connection_args`` beside
     #: host, device_type, username, password, port and secret, and the ``driver_args``, this
     #: driver passes to its library. Anything else is refused at submission.
     connection_options: ClassVar[type[options.Options]] = options.NoOptions

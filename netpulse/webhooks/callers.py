@@ -22,6 +22,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from netpulse.registry import PluginRegistry
+
 if TYPE_CHECKING:
     import httpx
 
@@ -116,3 +118,8 @@ class BaseWebHookCaller:
 
     async def acall(self, req: Any, job: Any, result: Any, **kwargs: Any) -> AttemptOutcome | None:
         return await asyncio.to_thread(self.call, req=req, job=job, result=result, **kwargs)
+
+
+registry: PluginRegistry[BaseWebHookCaller] = PluginRegistry(
+    "webhooks", BaseWebHookCaller, "webhook_name"
+)

@@ -1,0 +1,26 @@
+"""The device driver contract: what a driver plugin implements, and the registry finding them.
+
+Drivers live in ``netpulse/plugins/drivers/<name>/``; everything they build on is here:
+``base`` (the class and its errors), ``options`` (the allowlists of connection and driver
+options) and ``checksums`` (file-transfer verification).
+"""
+
+from netpulse.drivers.base import (
+    BaseDriver,
+    DeviceAuthenticationError,
+    DeviceConnectionError,
+    DeviceTimeoutError,
+    DriverError,
+)
+from netpulse.registry import PluginRegistry
+
+registry: PluginRegistry[BaseDriver] = PluginRegistry("drivers", BaseDriver, "driver_name")
+
+__all__ = [
+    "BaseDriver",
+    "DeviceAuthenticationError",
+    "DeviceConnectionError",
+    "DeviceTimeoutError",
+    "DriverError",
+    "registry",
+]
