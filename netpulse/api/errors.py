@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from netpulse.errors import NetPulseError, Unavailable
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,16 @@ def install(app: FastAPI) -> None:
     async def _model_invalid(request: Request, exc: ValidationError) -> JSONResponse:
         errors = [{**e, "loc": ["body", *e.get("loc", ())]} for e in exc.errors()]
         return JSONResponse({"detail": clean_errors(errors)}, status_code=422)
+
+    @app.exception_handler(NetPulseError)
+    async def _domain_error(request: Request, exc: NetPulseError) -> JSONResponse:
+        """Every NetPulse error becomes its status and its sentence (one place for all)."""
+        headers = {}
+        if isinstance(exc, Unavailable) and exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+        if exc.http_status >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status, headers=headers)
 
     async def _redis_away(request: Request, exc: Exception) -> JSONResponse:
         # Redis restarting or failing over: a retryable condition, not a server bug.

@@ -17,6 +17,15 @@ from netpulse.models.webhook import WebhookConfig
 
 Payload = str | list[str] | dict[str, Any]
 
+#: Validation context for a request read back from storage (a queued job, a delivery record):
+#: it was checked against its driver when it was submitted, so the driver checks are skipped
+#: and reading it never loads a driver plugin (the delivery process has none).
+STORED = {"netpulse.stored": True}
+
+
+def _is_stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("netpulse.stored"))
+
 
 class FileTransfer(BaseModel):
     """Copy a file to (``upload``) or from (``download``) the device."""
@@ -60,6 +69,8 @@ def _driver_class(info: ValidationInfo) -> Any:
 
 def _check_connection_options(value: Any, info: ValidationInfo) -> Any:
     """Only the options the driver allows (``ValueError`` names the option and the driver)."""
+    if _is_stored(info):
+        return value
     driver = _driver_class(info)
     if driver is not None:
         driver.check_connection_args(value)
@@ -67,6 +78,8 @@ def _check_connection_options(value: Any, info: ValidationInfo) -> Any:
 
 
 def _check_driver_options(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    if _is_stored(info):
+        return value
     driver = _driver_class(info)
     if driver is not None:
         driver.check_driver_args(value)
@@ -102,7 +115,9 @@ class ExecutionRequest(BaseModel):
     task_id: str | None = None
     device_name: str | None = None
 
-    _driver = field_validator("driver")(classmethod(lambda cls, v: _check_driver(v)))
+    _driver = field_validator("driver")(
+        classmethod(lambda cls, v, info: v if _is_stored(info) else _check_driver(v))
+    )
     # Declared after `driver` (the checks read it): driver options are allowlisted per driver.
     _connection_options = field_validator("connection_args")(
         classmethod(lambda cls, v, info: _check_connection_options(v, info))
