@@ -303,7 +303,7 @@ def read_jobs(conn: Redis, ids: list[str]) -> list[dict[str, Any]]:
     """The jobs as the API shows them (same view code), read straight from Redis."""
     from rq.job import Job
 
-    from netpulse.dispatch.views import to_response
+    from netpulse.api.views import to_response
 
     out: list[dict[str, Any]] = []
     for start in range(0, len(ids), 200):

@@ -147,7 +147,7 @@ def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
 def record_events(stack: Stack, url: str, count: int, batch: int = 500) -> tuple[list[str], float]:
     """Record ``count`` final events straight into Redis, pipelined; return the job ids."""
     from netpulse.models.request import ExecutionRequest
-    from netpulse.webhooks.outbox import record_final_event
+    from netpulse.webhooks.outbox.record import record_final_event
 
     assert stack.redis is not None
     req = ExecutionRequest.model_validate(

@@ -22,6 +22,10 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from netpulse.models.signing_secret import validate_secret
+from netpulse.runtime.redis_conn import parse_redis_url
+from netpulse.schedulers import registry as schedulers
+
 
 class ConfigError(RuntimeError):
     """A setting is wrong; the message names it so the operator can fix it."""
@@ -65,8 +69,6 @@ class RedisSettings(BaseModel):
         """Refuse a URL the connection factory could not use now, at start, rather than on
         the first connection (which, for a Sentinel URL, may be minutes later)."""
         if value is not None:
-            from netpulse.runtime.redis_conn import parse_redis_url
-
             parse_redis_url(value)  # its ValueError says what is wrong, password masked
         return value
 
@@ -99,10 +101,9 @@ class NodeSettings(BaseModel):
     @field_validator("scheduler")
     @classmethod
     def _known_scheduler(cls, value: str) -> str:
-        from netpulse.nodes.schedulers import registry
-
-        if value not in registry.names():
-            raise ValueError(f"unknown scheduler {value!r}; valid: {', '.join(registry.names())}")
+        if value not in schedulers.names():
+            valid = ", ".join(schedulers.names())
+            raise ValueError(f"unknown scheduler {value!r}; valid: {valid}")
         return value
 
     pinned_concurrency: int = Field(1, ge=1, le=64, description="Pinned jobs per device at once.")
@@ -136,16 +137,12 @@ class WebhookSettings(BaseModel):
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from netpulse.webhooks.signing import validate_secret
-
             validate_secret(value.get_secret_value())
         return value
 
     @field_validator("previous_signing_secrets")
     @classmethod
     def _old_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
-        from netpulse.webhooks.signing import validate_secret
-
         for secret in value:
             validate_secret(secret.get_secret_value())
         return value

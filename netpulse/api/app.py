@@ -19,7 +19,7 @@ from netpulse.api.waiter import JobWaiter
 from netpulse.config import ConfigError, Settings, get_settings
 from netpulse.runtime.redis_conn import connect
 from netpulse.templates import sandbox
-from netpulse.webhooks.metrics import WebhookMetricsCollector
+from netpulse.webhooks.delivery.metrics import WebhookMetricsCollector
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

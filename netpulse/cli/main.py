@@ -110,7 +110,7 @@ def worker_node(
     threads: int = typer.Option(None, help="Jobs this node runs at once."),
 ) -> None:
     """Run a worker node: warm device sessions for pinned jobs."""
-    from netpulse.worker.node import NodeNameInUse, run_node
+    from netpulse.nodes.process import NodeNameInUse, run_node
 
     settings = _settings()
     _logging(settings.log_level)
@@ -124,7 +124,7 @@ def worker_node(
 @worker_app.command("webhooks")
 def worker_webhooks() -> None:
     """Run the webhook delivery service."""
-    from netpulse.webhooks.service import serve
+    from netpulse.webhooks.delivery.service import serve
 
     settings = _settings()
     _logging(settings.log_level)
@@ -172,7 +172,7 @@ def webhook_listen(
     secret: str = typer.Option(None, help="whsec_... secret to verify signatures with."),
 ) -> None:
     """Run a local receiver that prints each event and whether its signature verifies."""
-    from netpulse.webhooks.listener import run_listener
+    from netpulse.cli.listener import run_listener
 
     run_listener(host, port, secret)
 

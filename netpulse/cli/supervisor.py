@@ -167,10 +167,13 @@ class Child:
                 # Look without reaping: the zombie keeps the group id from being reused
                 # until the group is killed.
                 try:
-                    exited = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                    running = (
+                        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                        is None
+                    )
                 except ChildProcessError:
-                    exited = True
-                if exited is None:
+                    running = False
+                if running:
                     return None
             elif process.poll() is None:
                 return None

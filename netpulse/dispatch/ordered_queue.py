@@ -27,18 +27,21 @@ class OrderedQueue(Queue):
         job.origin = self.name
         if job.timeout is None:
             job.timeout = self._default_timeout
+        # RQ calls this only for jobs with a rate limit, and asserts the same in its version.
+        concurrency = job.rate_limit_concurrency
+        assert concurrency
         registry = RateLimitRegistry.from_job(job)
         job._status = JobStatus.RATE_LIMITED
         if at_front:
             job.enqueue_at_front = True
         with self.connection.pipeline() as pipe:
-            registry.register(job.rate_limit_concurrency, pipe)
+            registry.register(concurrency, pipe)
             job.save(pipeline=pipe)
             job.cleanup(ttl=job.ttl, pipeline=pipe)
             registry.add_to_rate_limited(job.id, pipe, timestamp=time.time())
             pipe.execute()
         enqueued_at = now()
-        promoted = registry.acquire_and_enqueue(job.rate_limit_concurrency, enqueued_at=enqueued_at)
+        promoted = registry.acquire_and_enqueue(concurrency, enqueued_at=enqueued_at)
         if job.id in promoted:
             job._status = JobStatus.QUEUED
             job.enqueued_at = enqueued_at

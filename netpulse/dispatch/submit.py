@@ -16,56 +16,64 @@ from rq.job import Job
 from rq.rate_limit import RateLimit
 
 from netpulse.config import Settings
+from netpulse.dispatch import intake
 from netpulse.dispatch.ordered_queue import OrderedQueue
 from netpulse.dispatch.rendering import render_request
 from netpulse.drivers import registry as drivers
+from netpulse.errors import Unavailable, Unprocessable
 from netpulse.models.job import BulkFailure
-from netpulse.models.request import BulkExecutionRequest, ExecutionRequest
+from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, QueueStrategy
 from netpulse.nodes.directory import NoNodeAvailable, node_queue
 from netpulse.nodes.failover import fifo_limit_key, pinned_limit_key, place_device
 from netpulse.templates.contract import TemplateError
+from netpulse.webhooks.callers import registry as webhook_callers
 
 #: Callbacks are fast (one Redis script); the bound only guards against a stuck Redis.
 CALLBACK_TIMEOUT = 10
 
 
-PINNABLE_DRIVERS = frozenset({"netmiko", "paramiko"})
+class SubmissionError(Unprocessable):
+    """The request is valid JSON but cannot be run; the message says why (422)."""
 
 
-class SubmissionError(ValueError):
-    """The request is valid JSON but cannot be run; the message says why."""
-
-
-class NoCapacity(RuntimeError):
+class NoCapacity(Unavailable):
     """No worker node is alive to take a pinned job (503: the service, not the request)."""
 
 
 def check_driver_requirements(req: ExecutionRequest) -> None:
-    """Driver-specific checks (e.g. netmiko needs a device_type) before anything is queued."""
+    """The plugins' checks before anything is queued: the driver exists and accepts the
+    request (e.g. netmiko needs a device_type), the webhook caller exists. The API checked
+    this already (``intake``); a request built in Python is checked here."""
+    if req.webhook is not None and req.webhook.name not in webhook_callers.names():
+        valid = ", ".join(webhook_callers.names())
+        raise SubmissionError(f"unknown webhook caller {req.webhook.name!r}; valid: {valid}")
+    if req.driver not in drivers.names():
+        raise SubmissionError(f"unknown driver {req.driver!r}; valid: {', '.join(drivers.names())}")
     driver = drivers.get(req.driver)
     if req.file_transfer is not None and not driver.supports_file_transfer:
         able = [n for n in drivers.names() if drivers.get(n).supports_file_transfer]
         raise SubmissionError(
             f"the {req.driver} driver cannot transfer files; use one of: {', '.join(able)}"
         )
-    validate = getattr(driver, "validate_request", None)
-    if validate is not None:
-        try:
-            validate(req)
-        except ValueError as exc:
-            raise SubmissionError(str(exc)) from None
+    try:
+        driver.check_connection_args(req.connection_args)
+        driver.check_driver_args(req.driver_args)
+        driver.validate_request(req)
+    except ValueError as exc:
+        raise SubmissionError(str(exc)) from None
 
 
-def strategy_of(req: ExecutionRequest) -> str:
-    """The contract's default: pinned (warm sessions) for netmiko, FIFO for the others."""
+def strategy_of(req: ExecutionRequest) -> QueueStrategy:
+    """The request's strategy, or its driver's default (pinned for netmiko, per the contract)."""
     if req.queue_strategy is not None:
         return req.queue_strategy
-    return "pinned" if req.driver == "netmiko" else "fifo"
+    return drivers.get(req.driver).default_strategy
 
 
 def device_key(req: ExecutionRequest) -> str:
-    args = req.connection_args
-    return f"{args.host}:{args.port or 22}"
+    """The device's one key (``host:port`` with the driver's default port), see
+    :meth:`BaseDriver.device_key`."""
+    return drivers.get(req.driver).device_key(req.connection_args)
 
 
 def queue_and_limit(
@@ -74,9 +82,10 @@ def queue_and_limit(
     """Where the job goes, and the per-device limit that keeps its device's jobs in order."""
     device = device_key(req)
     if strategy_of(req) == "pinned":
-        if req.driver not in PINNABLE_DRIVERS:
+        if not drivers.get(req.driver).pinnable:
+            pinnable = sorted(n for n in drivers.names() if drivers.get(n).pinnable)
             raise SubmissionError(
-                f"queue_strategy pinned is available for {', '.join(sorted(PINNABLE_DRIVERS))}; "
+                f"queue_strategy pinned is available for {', '.join(pinnable)}; "
                 f"use fifo for {req.driver}"
             )
         try:
@@ -98,6 +107,7 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
         raise SubmissionError(str(exc)) from None
     check_driver_requirements(req)
     queue_name, limit = queue_and_limit(req, conn, settings)
+    device, strategy = device_key(req), strategy_of(req)
     queue = OrderedQueue(queue_name, connection=conn)
     lines = req.lines()
     return queue.enqueue_call(
@@ -118,8 +128,8 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
             "command": lines,
             "task_id": req.task_id,
             "driver": req.driver,
-            "device": device_key(req),
-            "strategy": strategy_of(req),
+            "device": device,
+            "strategy": strategy,
         },
         rate_limit=limit,
         # Success needs a callback only to notify; failures always record their cause.
@@ -129,6 +139,21 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
         on_failure=Callback("netpulse.worker.callbacks.on_job_failure", CALLBACK_TIMEOUT),
         on_stopped=Callback("netpulse.worker.callbacks.on_job_stopped", CALLBACK_TIMEOUT),
     )
+
+
+def enqueue_bulk(
+    bulk: BulkExecutionRequest, conn: Redis, settings: Settings
+) -> tuple[list[Job], list[BulkFailure]]:
+    """Queue one job per device; the jobs queued, and the devices refused with the reason
+    (a device that cannot be queued never stops the others)."""
+    requests, failed = expand_bulk(bulk)
+    queued = []
+    for req in requests:
+        try:
+            queued.append(enqueue(req, conn, settings))
+        except (SubmissionError, NoCapacity) as exc:
+            failed.append(BulkFailure(host=req.connection_args.host, reason=str(exc)))
+    return queued, failed
 
 
 def expand_bulk(bulk: BulkExecutionRequest) -> tuple[list[ExecutionRequest], list[BulkFailure]]:
@@ -151,7 +176,7 @@ def expand_bulk(bulk: BulkExecutionRequest) -> tuple[list[ExecutionRequest], lis
                 body.pop("config", None)
                 body[field] = device[field]
         try:
-            req = ExecutionRequest.model_validate(body)
+            req = intake.checked(ExecutionRequest, body)
             check_driver_requirements(req)
         except ValidationError as exc:
             bad.append(BulkFailure(host=host, reason=describe_validation_error(exc)))

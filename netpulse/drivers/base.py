@@ -14,28 +14,28 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from netpulse.drivers import checksums, options
-from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ConnectionArgs, ExecutionRequest
+from netpulse.models.job import DriverExecutionResult, JobErrorType
+from netpulse.models.request import ConnectionArgs, ExecutionRequest, QueueStrategy
 
 
 class DriverError(Exception):
     """A job-level failure of a driver; ``error_type`` goes into ``result.error.type``."""
 
-    error_type: ClassVar[str] = "driver_error"
+    error_type: ClassVar[JobErrorType] = JobErrorType.DRIVER_ERROR
 
 
 class DeviceConnectionError(DriverError):
     """The device could not be reached, refused the login, or timed out."""
 
-    error_type = "connection"
+    error_type = JobErrorType.CONNECTION
 
 
 class DeviceAuthenticationError(DeviceConnectionError):
-    error_type = "authentication"
+    error_type = JobErrorType.AUTHENTICATION
 
 
 class DeviceTimeoutError(DeviceConnectionError):
-    error_type = "timeout"
+    error_type = JobErrorType.TIMEOUT
 
 
 def send_keepalive(transport: Any) -> None:
@@ -48,16 +48,16 @@ def send_keepalive(transport: Any) -> None:
         transport.global_request("keepalive@openssh.com", wait=False)
 
 
-def describe_target(args: ConnectionArgs, default_port: int = 22) -> str:
-    """`host:port` for error messages (never credentials)."""
-    return f"{args.host}:{args.port or default_port}"
-
-
 class BaseDriver(ABC):
     """One session to one device."""
 
     driver_name: ClassVar[str] = ""
+    #: The port a request without ``port`` reaches (part of the device key).
     default_port: ClassVar[int] = 22
+    #: Whether a session can be kept warm on a worker node (``queue_strategy: pinned``).
+    pinnable: ClassVar[bool] = False
+    #: The strategy of a request that names none (the contract: pinned for netmiko).
+    default_strategy: ClassVar[QueueStrategy] = "fifo"
     #: Whether :meth:`transfer` is implemented (checked when a job is submitted).
     supports_file_transfer: ClassVar[bool] = False
     #: The allowlists (``netpulse.drivers.options``): the ``connection_args`` beside
@@ -73,7 +73,39 @@ class BaseDriver(ABC):
 
     @property
     def target(self) -> str:
-        return describe_target(self.args, self.default_port)
+        """The device as logs and errors name it (never credentials)."""
+        return self.device_key(self.args)
+
+    @classmethod
+    def device_key(cls, args: ConnectionArgs) -> str:
+        """``host:port`` of the device a request reaches: the one key of a device.
+
+        Jobs are ordered and capped per device (vty lines) by this key and warm sessions are
+        placed by it, so two spellings of the same device (with and without the default
+        port) must give the same key.
+        """
+        return f"{args.host}:{cls.port_of(args)}"
+
+    @classmethod
+    def port_of(cls, args: ConnectionArgs) -> int:
+        """The port the driver connects to: the request's, or the driver's default."""
+        return args.port or cls.default_port
+
+    @classmethod
+    def validate_connection(cls, args: ConnectionArgs) -> None:
+        """What the driver needs to log in (e.g. a device type); ``ValueError`` says what is
+        missing. Checked when a job is submitted and before a connection test. The base
+        driver needs nothing beyond the host the request model already requires."""
+        return None
+
+    @classmethod
+    def validate_request(cls, req: ExecutionRequest) -> None:
+        """Whether this driver can run the request; ``ValueError`` says why not.
+
+        The connection first; drivers with request-level rules (napalm's ``dry_run``)
+        extend this.
+        """
+        cls.validate_connection(req.connection_args)
 
     @classmethod
     def check_connection_args(cls, connection_args: Any) -> dict[str, Any]:

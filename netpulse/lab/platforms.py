@@ -117,9 +117,10 @@ class PlatformProfile:
 
     def is_config_prompt(self, prompt: str) -> bool:
         """True if ``prompt`` (already formatted) is one of this platform's config modes."""
-        return bool(self.config_prompt_pattern) and bool(
-            re.search(self.config_prompt_pattern, prompt)
-        )
+        pattern = self.config_prompt_pattern
+        if not pattern:
+            return False
+        return bool(re.search(pattern, prompt))
 
     def config_reply(self, line: str, base_prompt: str) -> ConfigReply:
         """Answer a config-mode line that is not in the exact command table.
@@ -162,6 +163,9 @@ class LabNos(Nos):
     :class:`netpulse.lab.shell.LabShell` only receives the ``Nos`` object, so the profile
     travels on it.
     """
+
+    # Set by FakeNOS's ``Nos.__init__`` (fakenos is untyped); declared so mypy knows them.
+    commands: dict[str, dict[str, Any]]
 
     def __init__(self, profile: PlatformProfile, filename: list[str]) -> None:
         self.profile = profile

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 class LabShell(CMDShell):
     """FakeNOS shell with per-platform config-mode handling (see module docstring)."""
 
+    # Set by FakeNOS's ``CMDShell.__init__`` (fakenos is untyped); declared so mypy knows it.
+    prompt: str
+
     def default(self, line: str) -> bool:
         """Answer one input line; return True to end the session (FakeNOS contract)."""
         entry = self._resolve(line)

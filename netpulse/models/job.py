@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -18,10 +18,28 @@ class ResultType(IntEnum):
     RETRIED = 4
 
 
+class JobErrorType(StrEnum):
+    """``result.error.type``: why a job did not finish. The one list (docs/api.md names each,
+    and ``tests/unit/test_job_error_types.py`` checks that the two agree)."""
+
+    CONNECTION = "connection"
+    AUTHENTICATION = "authentication"
+    TIMEOUT = "timeout"
+    DRIVER_ERROR = "driver_error"
+    SESSION_LOST = "session_lost"
+    FILE_MISSING = "file_missing"
+    WORKER_KILLED = "worker_killed"
+    WORKER_LOST = "worker_lost"
+    NODE_LOST = "node_lost"
+    STOPPED = "stopped"
+    CANCELED = "canceled"
+    EXCEPTION = "exception"
+
+
 class JobError(BaseModel):
     """Why a job failed: a short machine-readable type and a sentence for people."""
 
-    type: str
+    type: JobErrorType
     message: str
 
 

@@ -13,18 +13,19 @@ from pydantic import (
     model_validator,
 )
 
+from netpulse.models.plugins import DRIVERS, plugins_in
 from netpulse.models.webhook import WebhookConfig
+
+#: Validation context for a request read back from storage (a queued job, a delivery
+#: record): no plugin checks, as with no context at all (``models.plugins``); named so that
+#: the call sites say why.
+STORED: dict[str, Any] = {}
 
 Payload = str | list[str] | dict[str, Any]
 
-#: Validation context for a request read back from storage (a queued job, a delivery record):
-#: it was checked against its driver when it was submitted, so the driver checks are skipped
-#: and reading it never loads a driver plugin (the delivery process has none).
-STORED = {"netpulse.stored": True}
-
-
-def _is_stored(info: ValidationInfo) -> bool:
-    return bool(info.context and info.context.get("netpulse.stored"))
+#: How a job is queued: ``fifo`` (any worker, one session per job) or ``pinned`` (the node
+#: that keeps the device's session warm).
+QueueStrategy = Literal["fifo", "pinned"]
 
 
 class FileTransfer(BaseModel):
@@ -51,26 +52,24 @@ class ConnectionArgs(BaseModel):
     secret: str | None = Field(None, repr=False)
 
 
-def _check_driver(value: str) -> str:
-    from netpulse.drivers import registry
-
-    if value not in registry.names():
+def _check_driver(value: str, info: ValidationInfo) -> str:
+    registry = plugins_in(info, DRIVERS)
+    if registry is not None and value not in registry.names():
         raise ValueError(f"unknown driver {value!r}; valid: {', '.join(registry.names())}")
     return value
 
 
 def _driver_class(info: ValidationInfo) -> Any:
-    """The request's driver class, when ``driver`` itself was valid."""
-    from netpulse.drivers import registry
-
+    """The request's driver class, when drivers are checked and ``driver`` was valid."""
+    registry = plugins_in(info, DRIVERS)
     name = info.data.get("driver")
-    return registry.get(name) if name in registry.names() else None
+    if registry is None or name not in registry.names():
+        return None
+    return registry.get(name)
 
 
 def _check_connection_options(value: Any, info: ValidationInfo) -> Any:
     """Only the options the driver allows (``ValueError`` names the option and the driver)."""
-    if _is_stored(info):
-        return value
     driver = _driver_class(info)
     if driver is not None:
         driver.check_connection_args(value)
@@ -78,8 +77,6 @@ def _check_connection_options(value: Any, info: ValidationInfo) -> Any:
 
 
 def _check_driver_options(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-    if _is_stored(info):
-        return value
     driver = _driver_class(info)
     if driver is not None:
         driver.check_driver_args(value)
@@ -106,7 +103,7 @@ class ExecutionRequest(BaseModel):
     dry_run: bool = False
     rendering: dict[str, Any] | None = None
     parsing: dict[str, Any] | None = None
-    queue_strategy: Literal["fifo", "pinned"] | None = None
+    queue_strategy: QueueStrategy | None = None
     ttl: int | None = Field(None, ge=1, le=86400)
     execution_timeout: int | None = Field(None, ge=1, le=86400)
     result_ttl: int | None = Field(None, ge=60, le=604800)
@@ -115,9 +112,7 @@ class ExecutionRequest(BaseModel):
     task_id: str | None = None
     device_name: str | None = None
 
-    _driver = field_validator("driver")(
-        classmethod(lambda cls, v, info: v if _is_stored(info) else _check_driver(v))
-    )
+    _driver = field_validator("driver")(classmethod(lambda cls, v, info: _check_driver(v, info)))
     # Declared after `driver` (the checks read it): driver options are allowlisted per driver.
     _connection_options = field_validator("connection_args")(
         classmethod(lambda cls, v, info: _check_connection_options(v, info))
@@ -195,10 +190,13 @@ class BulkExecutionRequest(ExecutionRequest):
     """`ExecutionRequest` fields shared by every device, plus the device list."""
 
     devices: list[dict[str, Any]] = Field(..., min_length=1, max_length=10000)
-    connection_args: ConnectionArgs | dict[str, Any] = Field(default_factory=dict)
+    # Shared connection arguments may be partial (each device adds its host).
+    connection_args: ConnectionArgs | dict[str, Any] = Field(  # type: ignore[assignment]
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
-    def _one_payload(self) -> BulkExecutionRequest:  # type: ignore[override]
+    def _one_payload(self) -> BulkExecutionRequest:
         return self
 
 
@@ -209,7 +207,7 @@ class TestRequest(BaseModel):
     connection_args: ConnectionArgs
     credential: dict[str, Any] | None = None
 
-    _driver = field_validator("driver")(classmethod(lambda cls, v: _check_driver(v)))
+    _driver = field_validator("driver")(classmethod(lambda cls, v, info: _check_driver(v, info)))
     _connection_options = field_validator("connection_args")(
         classmethod(lambda cls, v, info: _check_connection_options(v, info))
     )

@@ -6,7 +6,11 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+
+from netpulse.models.plugins import WEBHOOK_CALLERS, plugins_in
+from netpulse.models.signing_secret import validate_secret
+from netpulse.net.ssrf import check_url
 
 HttpMethod = Literal["GET", "POST", "PUT", "DELETE", "PATCH"]
 
@@ -73,8 +77,6 @@ class WebhookConfig(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        from netpulse.webhooks.ssrf import check_url
-
         check_url(value)  # http(s) only, a host, no credentials in the URL
         return value
 
@@ -103,10 +105,9 @@ class WebhookConfig(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def _known_caller(cls, value: str) -> str:
-        from netpulse.webhooks.callers import registry
-
-        if value not in registry.names():
+    def _known_caller(cls, value: str, info: ValidationInfo) -> str:
+        registry = plugins_in(info, WEBHOOK_CALLERS)
+        if registry is not None and value not in registry.names():
             raise ValueError(
                 f"unknown webhook caller {value!r}; valid: {', '.join(registry.names())}"
             )
@@ -116,8 +117,6 @@ class WebhookConfig(BaseModel):
     @classmethod
     def _secret_format(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from netpulse.webhooks.signing import validate_secret
-
             validate_secret(value.get_secret_value())
         return value
 

@@ -21,8 +21,9 @@ from typing import Any
 
 from redis import Redis
 
-from netpulse.nodes.schedulers import NodeLoad
-from netpulse.nodes.schedulers import registry as schedulers
+from netpulse.runtime.redis_conn import redis_text
+from netpulse.schedulers import NodeLoad
+from netpulse.schedulers import registry as schedulers
 
 NODES = "netpulse:nodes"
 ASSIGN = "netpulse:assign"
@@ -127,7 +128,7 @@ class NodeDirectory:
     def beating_instance(self, name: str) -> str | None:
         """The instance id whose heartbeat is alive for ``name`` (None: nobody beats)."""
         value = self.conn.get(alive_key(name))
-        return value.decode() if value is not None else None
+        return redis_text(value) if value is not None else None
 
     def registration(self, name: str) -> NodeInfo | None:
         """The node's entry as last registered, or None."""
@@ -149,7 +150,7 @@ class NodeDirectory:
 
     def nodes(self) -> list[NodeInfo]:
         raw = self.conn.hgetall(NODES)
-        names = sorted(n.decode() for n in raw)
+        names = sorted(redis_text(n) for n in raw)
         pipe = self.conn.pipeline()
         for name in names:
             pipe.exists(alive_key(name))
@@ -178,7 +179,7 @@ class NodeDirectory:
 
     def owner(self, device: str) -> str | None:
         value = self.conn.hget(ASSIGN, device)
-        return value.decode() if value else None
+        return redis_text(value) if value else None
 
     # -- placing devices ------------------------------------------------------------------------
 

@@ -21,8 +21,10 @@ from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimitRegistry
 
 from netpulse.config import Settings
-from netpulse.keys import JOB_DONE_CHANNEL
+from netpulse.models.job import JobErrorType
 from netpulse.nodes.directory import NodeDirectory, NoNodeAvailable, devices_key, node_queue
+from netpulse.runtime.redis_conn import redis_text
+from netpulse.worker.job_end import publish_job_end
 from netpulse.worker.registries import ThreadedStartedJobRegistry
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ def move_devices(
     """Give every device of ``node`` to another live node; return device -> new node."""
     moved: dict[str, str] = {}
     for raw in conn.smembers(devices_key(node)):
-        device = raw.decode()
+        device = redis_text(raw)
         try:
             new = directory.move(device, node, exclude={node}, scheduler=settings.node.scheduler)
         except NoNodeAvailable:
@@ -115,13 +117,12 @@ def fail_running_jobs(conn: Redis, node: str, message: str | None = None) -> lis
         if job is None or job.get_status(refresh=False) != JobStatus.STARTED:
             continue
         job.meta["error"] = {
-            "type": "node_lost",
+            "type": JobErrorType.NODE_LOST.value,
             "message": message or f"worker node {node} was lost while running the job",
         }
         job.save_meta()
     registry.cleanup(timestamp=time.time() + 10**9)  # every entry of a lost node is abandoned
-    for job_id in ids:
-        conn.publish(JOB_DONE_CHANNEL, job_id)
+    publish_job_end(conn, ids)
     return ids
 
 
@@ -130,7 +131,7 @@ def release_device_slots(conn: Redis, directory: NodeDirectory, node: str) -> in
     promote their waiting jobs (RQ's own rate-limit cleanup); return how many were promoted."""
     promoted = 0
     for raw in conn.smembers(devices_key(node)):
-        registry = RateLimitRegistry(pinned_limit_key(raw.decode()), conn)
+        registry = RateLimitRegistry(pinned_limit_key(redis_text(raw)), conn)
         before = registry.get_rate_limited_job_count()
         registry.cleanup()
         promoted += max(before - registry.get_rate_limited_job_count(), 0)

@@ -20,7 +20,7 @@ import redis.exceptions
 #: Errors that mean Redis is unreachable or not (yet) the master, never that a command was
 #: wrong: a refused or dropped connection, a timeout, a server still loading its append-only
 #: file, and a replica that a failover has not yet promoted (READONLY).
-REDIS_OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+REDIS_OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,

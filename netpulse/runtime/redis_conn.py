@@ -50,7 +50,7 @@ from redis.asyncio.sentinel import SentinelManagedConnection as AsyncSentinelMan
 from redis.connection import parse_url as parse_plain_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.sentinel import Sentinel, SentinelManagedConnection
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 __all__ = [
     "DEFAULT_SENTINEL_PORT",
@@ -62,6 +62,7 @@ __all__ = [
     "connect_async_blocking",
     "parse_redis_url",
     "redact_url",
+    "redis_text",
 ]
 
 SENTINEL_SCHEME = "redis+sentinel"
@@ -302,6 +303,14 @@ def _master_kwargs(target: RedisURL, kwargs: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def redis_text(value: bytes | str) -> str:
+    """A key, member or value read from Redis, as text.
+
+    NetPulse's clients never set ``decode_responses``, so replies are ``bytes``; redis-py's
+    annotations say ``bytes | str`` for every reply, whatever the client's setting."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _refuses_writes(exc: ResponseError) -> bool:
     """``NOREPLICAS``: the master has fewer good replicas than ``min-replicas-to-write``."""
     return str(exc).startswith("NOREPLICAS")
@@ -326,7 +335,11 @@ class _MasterConnection(SentinelManagedConnection):
     (a FIFO worker then hung in its teardown until killed)."""
 
     def read_response(
-        self, disable_decoding: bool = False, *, disconnect_on_error: bool = True, **kwargs: Any
+        self,
+        disable_decoding: bool = False,
+        *,
+        disconnect_on_error: bool | None = True,
+        **kwargs: Any,
     ) -> Any:
         try:
             return super().read_response(
@@ -370,6 +383,9 @@ class _SentinelMaster(Redis):
     """The master's client; closing it also closes the connections to the Sentinels, which
     redis-py leaves open (they belong to the ``Sentinel`` object, not to the client)."""
 
+    # ``Sentinel.master_for`` always builds this client on a Sentinel pool.
+    connection_pool: SentinelConnectionPool
+
     def close(self) -> None:
         try:
             super().close()
@@ -380,6 +396,9 @@ class _SentinelMaster(Redis):
 
 class _AsyncSentinelMaster(aioredis.Redis):
     """Async twin of :class:`_SentinelMaster`."""
+
+    # ``Sentinel.master_for`` always builds this client on a Sentinel pool.
+    connection_pool: AsyncSentinelConnectionPool
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         try:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypedDict, Unpack
 
 import redis
 from redis.backoff import NoBackoff
@@ -35,6 +35,13 @@ _NOT_FOUND = (
     "redis-server not found on PATH; install the Debian package redis-server "
     "or set NETPULSE_REDIS__URL"
 )
+
+
+class _Timeouts(TypedDict, total=False):
+    """The socket timeouts :meth:`RedisServer._client` passes on to ``redis.Redis``."""
+
+    socket_timeout: float
+    socket_connect_timeout: float
 
 
 class RedisServer:
@@ -177,9 +184,10 @@ class RedisServer:
             self._failure(f"did not answer PING within {_START_TIMEOUT_S:.0f} s ({last_error})")
         )
 
-    def _client(self, **timeouts: float) -> redis.Redis:
+    def _client(self, **timeouts: Unpack[_Timeouts]) -> redis.Redis:
         """A client that fails fast: redis-py's default retries with backoff would turn
         each probe of a not-yet-listening (or just stopped) server into seconds."""
+        assert self._port is not None  # only called once start() has chosen the port
         return redis.Redis(
             host=self._host, port=self._port, retry=Retry(NoBackoff(), 0), **timeouts
         )

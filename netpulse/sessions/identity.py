@@ -21,9 +21,3 @@ def session_identity(req: ExecutionRequest) -> str:
     args = req.connection_args.model_dump(exclude_none=True)
     material = json.dumps({"driver": req.driver, **args}, sort_keys=True, default=str)
     return hmac.new(_SALT, material.encode(), hashlib.sha256).hexdigest()
-
-
-def device_label(req: ExecutionRequest) -> str:
-    """`host:port` as logs and errors name the device."""
-    args = req.connection_args
-    return f"{args.host}:{args.port or 22}"

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from netpulse.drivers import registry as drivers
 from netpulse.drivers.base import BaseDriver, DeviceConnectionError, DriverError
+from netpulse.models.job import JobErrorType
 from netpulse.models.request import ExecutionRequest
-from netpulse.sessions.identity import device_label, session_identity
+from netpulse.sessions.identity import session_identity
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,13 @@ log = logging.getLogger(__name__)
 class SessionLostError(DriverError):
     """The session died while a job was using it."""
 
-    error_type = "session_lost"
+    error_type = JobErrorType.SESSION_LOST
 
 
 class StoppedBeforeReadError(DriverError):
     """A stop was requested while the job had no session yet (it was connecting)."""
 
-    error_type = "stopped"
+    error_type = JobErrorType.STOPPED
 
 
 @dataclass
@@ -82,7 +83,7 @@ class SessionPool:
         if session is None:
             driver = drivers.get(req.driver)(req.connection_args, req.driver_args)
             driver.connect()
-            session = Session(key=key, label=device_label(req), driver=driver)
+            session = Session(key=key, label=driver.target, driver=driver)
             session.lock.acquire()
             with self._lock:
                 self._sessions[key] = session

@@ -76,4 +76,7 @@ def read(conn: Redis, file_id: str) -> tuple[StagedFile, bytes] | None:
     if meta is None:
         return None
     data = conn.get(_keys(file_id)[0])
-    return (meta, data) if data is not None else None
+    if data is None:
+        return None
+    assert isinstance(data, bytes)  # NetPulse's clients never decode replies
+    return meta, data

@@ -6,9 +6,10 @@ A template reference is one string:
   ``..``, absolute paths and symlinks leading out of the directory are refused, so a client
   can read nothing the operator did not put there. The text is :class:`TrustedText`.
 - ``http://...`` / ``https://...``: refused unless ``templates.allow_http``. Then fetched
-  once, without redirects or environment proxies, behind the webhooks' SSRF guard (same
-  allow/deny lists): the host is resolved, every address judged, and the request sent to
-  a checked address so a second DNS answer cannot swap it (see ``netpulse.webhooks.ssrf``).
+  once, without redirects or environment proxies, through the guarded client of
+  ``netpulse.net.client`` (the webhooks' allow/deny lists): the host is resolved, every
+  address judged, and the request sent to a checked address so a second DNS answer cannot
+  swap it.
 - anything else: the template text itself.
 
 Every source is limited to ``templates.max_bytes``. Problems are TemplateError sentences.
@@ -22,8 +23,14 @@ from pathlib import Path, PurePosixPath
 import httpx
 
 from netpulse.config import Settings
+from netpulse.net.client import make_sync_client
+from netpulse.net.ssrf import (
+    DestinationPolicy,
+    DestinationRefused,
+    DestinationUnresolvable,
+    check_url,
+)
 from netpulse.templates.contract import TemplateError, TemplateNotFound, TrustedText
-from netpulse.webhooks import ssrf
 
 FILE_PREFIX = "file:"
 HTTP_PREFIXES = ("http://", "https://")
@@ -107,44 +114,41 @@ def _reworded(message: str) -> str:
     )
 
 
-def _policy(settings: Settings) -> ssrf.DestinationPolicy:
+def _policy(settings: Settings) -> DestinationPolicy:
     hooks = settings.webhooks
-    return ssrf.DestinationPolicy.from_lists(
-        hooks.allow_cidrs, hooks.deny_cidrs, hooks.deny_private
-    )
+    return DestinationPolicy.from_lists(hooks.allow_cidrs, hooks.deny_cidrs, hooks.deny_private)
 
 
 def fetch(url: str, settings: Settings) -> str:
-    """Download a template through the SSRF guard (plain ``str``: the client chose it)."""
+    """Download a template through the SSRF guard (plain ``str``: the client chose it).
+
+    The client of ``netpulse.net.client`` judges every address it connects to and pins the
+    connection to it, so this function only words what went wrong."""
     if not settings.templates.allow_http:
         raise TemplateError(f"fetching templates over http(s) is off: set {_HTTP_SETTING}=true")
     try:
-        _, host, port = ssrf.check_url(url)
+        check_url(url)
     except ValueError as exc:
         raise TemplateError(_reworded(str(exc))) from None
     try:
-        addresses = ssrf.resolve_and_check_sync(host, port, _policy(settings))
-    except ssrf.DestinationRefused as exc:
+        with make_sync_client(_policy(settings), timeout=FETCH_TIMEOUT) as client:
+            return _download(client, url, settings)
+    except DestinationRefused as exc:
         raise TemplateError(
             f"the template URL was refused by the SSRF guard: {exc.reason}"
         ) from None
-    except ssrf.DestinationUnresolvable as exc:
+    except DestinationUnresolvable as exc:
         raise TemplateError(f"the template URL's host cannot be resolved: {exc}") from None
-    failure = "no address to try"
-    with httpx.Client(follow_redirects=False, trust_env=False, timeout=FETCH_TIMEOUT) as client:
-        for ip in addresses:
-            try:
-                return _download(client, url, ip, settings)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                failure = f"{ip}: {exc or type(exc).__name__}"
-    raise TemplateError(f"cannot connect to fetch the template from {url} ({failure})")
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise TemplateError(
+            f"cannot connect to fetch the template from {url} ({exc or type(exc).__name__})"
+        ) from None
 
 
-def _download(client: httpx.Client, url: str, ip: str, settings: Settings) -> str:
-    pinned, headers, extensions = ssrf.pinned_request_args(url, ip)
+def _download(client: httpx.Client, url: str, settings: Settings) -> str:
     deadline = time.monotonic() + FETCH_DEADLINE
     try:
-        with client.stream("GET", pinned, headers=headers, extensions=extensions) as reply:
+        with client.stream("GET", url) as reply:
             if reply.is_redirect:
                 raise TemplateError(
                     f"the template URL answered with a redirect ({reply.status_code}); "

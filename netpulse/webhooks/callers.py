@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from netpulse.registry import PluginRegistry
 
 if TYPE_CHECKING:
     import httpx
 
+    from netpulse.models.request import ExecutionRequest
     from netpulse.models.webhook import WebhookConfig
-    from netpulse.webhooks.ssrf import DestinationPolicy
+    from netpulse.net.ssrf import DestinationPolicy
+    from netpulse.webhooks.store import JobSnapshot
 
 
 class RetryDelivery(Exception):
@@ -43,11 +46,22 @@ class GiveUp(Exception):
     """The caller says further attempts are pointless."""
 
 
+class Verdict(StrEnum):
+    """How one attempt went: delivered, try again later, or stop for good."""
+
+    SUCCESS = "success"
+    RETRY = "retry"
+    GIVE_UP = "give_up"
+
+
 @dataclass
 class AttemptOutcome:
-    """What one attempt did; stored in the delivery log (never with secrets)."""
+    """What one attempt did: the one outcome type, from the caller's answer and the retry
+    policy's judgement of an HTTP reply (``webhooks.delivery.retry``) to the attempt log
+    (never with secrets). ``refused`` marks a destination the SSRF guard refused (it does not
+    count as a failure of the origin)."""
 
-    verdict: Literal["success", "retry", "give_up"]
+    verdict: Verdict
     reason: str = ""
     status_code: int | None = None
     remote_ip: str | None = None
@@ -62,11 +76,12 @@ class AttemptOutcome:
         verdict; one such outcome must not stop outcomes from being written. An unknown
         verdict counts as a retry (the event is not lost).
         """
-        verdict = self.verdict
         reason = "" if self.reason is None else str(self.reason)
-        if verdict not in ("success", "retry", "give_up"):
-            reason = f"caller returned the unknown verdict {verdict!r}; retrying. {reason}"
-            verdict = "retry"
+        try:
+            verdict = Verdict(self.verdict)
+        except ValueError:
+            reason = f"caller returned the unknown verdict {self.verdict!r}; retrying. {reason}"
+            verdict = Verdict.RETRY
         body = self.response_body
         if isinstance(body, bytes | bytearray):
             body = bytes(body[:4096]).decode(errors="replace")
@@ -93,7 +108,12 @@ class AttemptOutcome:
 
 @dataclass
 class DeliveryContext:
-    """What the delivery service lends a caller for one attempt."""
+    """What the delivery service lends a caller for one attempt.
+
+    ``http`` is the service's shared client (``netpulse.net.client.make_client``): every
+    connection it opens is judged by the destination ``policy`` first, so a caller that
+    sends through it, to any URL, cannot reach an address the SSRF policy refuses.
+    """
 
     webhook_id: str
     attempt: int
@@ -113,10 +133,18 @@ class BaseWebHookCaller:
     def __init__(self, webhook: WebhookConfig) -> None:
         self.webhook = webhook
 
-    def call(self, req: Any, job: Any, result: Any, **kwargs: Any) -> AttemptOutcome | None:
+    def call(
+        self, req: ExecutionRequest, job: JobSnapshot, result: Any, **kwargs: Any
+    ) -> AttemptOutcome | None:
+        """One attempt. ``req`` is the job's request (credentials removed), ``job`` the job
+        as it ended, ``result`` the event's ``result``; ``kwargs`` carries ``event``,
+        ``body``, ``webhook_id``, ``attempt`` and ``context`` (see the module docstring)."""
         raise NotImplementedError
 
-    async def acall(self, req: Any, job: Any, result: Any, **kwargs: Any) -> AttemptOutcome | None:
+    async def acall(
+        self, req: ExecutionRequest, job: JobSnapshot, result: Any, **kwargs: Any
+    ) -> AttemptOutcome | None:
+        """The attempt as a coroutine; by default ``call`` on a thread."""
         return await asyncio.to_thread(self.call, req=req, job=job, result=result, **kwargs)
 
 

@@ -41,7 +41,7 @@ def get(conn: Redis, delivery_id: str, with_attempts: bool = True) -> dict[str, 
 
 
 def for_job(conn: Redis, job_id: str) -> list[dict[str, Any]]:
-    ids = sorted(m.decode() for m in conn.smembers(store.job_key(job_id)))
+    ids = sorted(store.members(conn.smembers(store.job_key(job_id))))
     views = []
     for delivery in sorted(_load(conn, ids), key=lambda d: d.created_at):
         view = delivery.public()
@@ -63,7 +63,7 @@ def search(
         if not ids:
             break
         offset += len(ids)
-        for delivery in _load(conn, [i.decode() for i in ids]):
+        for delivery in _load(conn, store.members(ids)):
             if state is None or delivery.state == state:
                 found.append(delivery.public())
     found.sort(key=lambda d: d["created_at"], reverse=True)
@@ -78,10 +78,9 @@ def redeliver(conn: Redis, delivery_id: str) -> dict[str, Any]:
     now = time.time()
     tag = store.filing_tag(delivery_id)
     pipe = conn.pipeline(transaction=True)
-    pipe.hset(key, mapping={"state": store.PENDING, "retries_done": 0, "next_at": now})
-    pipe.eval(
-        store.SCHEDULE_SCRIPT, 2, store.due_key(tag), store.DUE_ORIGINS, delivery_id, now, tag, "0"
-    )
+    fields: dict[Any, Any] = store.redelivery_fields(now)  # redis-py's key type is invariant
+    pipe.hset(key, mapping=fields)
+    store.scripts(conn).schedule(delivery_id, tag, now, client=pipe)
     pipe.lpush(store.WAKE, delivery_id)
     pipe.execute()
     return get(conn, delivery_id, with_attempts=False)
@@ -89,7 +88,7 @@ def redeliver(conn: Redis, delivery_id: str) -> dict[str, Any]:
 
 def recover(conn: Redis, since: float) -> list[str]:
     """Redeliver every failed delivery created since ``since``; return their ids."""
-    ids = [i.decode() for i in conn.zrangebyscore(store.ALL, since, "+inf")]
+    ids = store.members(conn.zrangebyscore(store.ALL, since, "+inf"))
     failed = [d.id for d in _load(conn, ids) if d.state == store.FAILED]
     for delivery_id in failed:
         redeliver(conn, delivery_id)

@@ -17,15 +17,29 @@ and verify every signature with ``standardwebhooks.Webhook.verify``.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets as _secrets
 import time
 
-SECRET_PREFIX = "whsec_"
-SECRET_MIN_BYTES = 24
-SECRET_MAX_BYTES = 64
+from netpulse.models.signing_secret import (
+    SECRET_MAX_BYTES,
+    SECRET_MIN_BYTES,
+    SECRET_PREFIX,
+    decode_secret,
+    validate_secret,
+)
+
+__all__ = [
+    "SECRET_MAX_BYTES",
+    "SECRET_MIN_BYTES",
+    "SECRET_PREFIX",
+    "build_headers",
+    "generate_secret",
+    "sign",
+    "validate_secret",
+]
+
 GENERATED_SECRET_BYTES = 32
 
 HEADER_ID = "webhook-id"
@@ -37,44 +51,6 @@ def generate_secret() -> str:
     """Return a new secret: ``whsec_`` + base64 of 32 bytes from the OS CSPRNG."""
     raw = _secrets.token_bytes(GENERATED_SECRET_BYTES)
     return SECRET_PREFIX + base64.b64encode(raw).decode("ascii")
-
-
-def validate_secret(secret: str) -> str:
-    """Check a secret and return it in canonical form (surrounding whitespace removed).
-
-    The ``whsec_`` prefix is required. A bare base64 string is refused even though the
-    reference library would accept it: the prefix makes secrets recognisable to secret
-    scanners and log redaction, and it tells a signing secret apart from any other base64
-    token pasted by mistake. Missing ``=`` padding is tolerated, as the reference library does.
-    """
-    _decode_secret(secret)
-    return secret.strip()
-
-
-def _decode_secret(secret: str) -> bytes:
-    """Return the HMAC key inside a secret, or raise ValueError saying what is wrong."""
-    if not isinstance(secret, str):
-        raise ValueError(f"A webhook secret must be a string, not {type(secret).__name__}.")
-    text = secret.strip()
-    if not text.startswith(SECRET_PREFIX):
-        raise ValueError(
-            f"A webhook secret must start with '{SECRET_PREFIX}' followed by base64 "
-            f"(generate one with netpulse.webhooks.signing.generate_secret())."
-        )
-    encoded = text[len(SECRET_PREFIX) :]
-    padded = encoded + "=" * (-len(encoded) % 4)
-    try:
-        key = base64.b64decode(padded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(
-            f"The webhook secret after '{SECRET_PREFIX}' is not valid base64."
-        ) from None
-    if not SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES:
-        raise ValueError(
-            f"A webhook secret must hold {SECRET_MIN_BYTES} to {SECRET_MAX_BYTES} random bytes; "
-            f"this one holds {len(key)}."
-        )
-    return key
 
 
 def sign(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
@@ -90,7 +66,7 @@ def sign(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
     signed_content = f"{msg_id}.{int(timestamp)}.".encode() + bytes(body)
     entries: list[str] = []
     for secret in secrets:
-        digest = hmac.new(_decode_secret(secret), signed_content, hashlib.sha256).digest()
+        digest = hmac.new(decode_secret(secret), signed_content, hashlib.sha256).digest()
         entry = "v1," + base64.b64encode(digest).decode("ascii")
         if entry not in entries:
             entries.append(entry)

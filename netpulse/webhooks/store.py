@@ -1,10 +1,15 @@
-"""How deliveries are kept in Redis: key names, the record's fields, and atomic scripts.
+"""How deliveries are kept in Redis: key names, the records, and atomic scripts.
+
+The one owner of these facts: the outbox (inside device workers), the delivery process and
+the API's delivery log use the types and script wrappers below (:class:`Delivery`,
+:class:`JobSnapshot`, :class:`AttemptLogEntry`, :class:`AttemptChange`, :func:`scripts`)
+and never spell a field name or a script's KEYS/ARGV.
 
 One *event* (a job's final outcome, id ``webhook-id``) becomes one *delivery* (that event to the
 job's webhook, with a state), which makes one or more *attempts* (HTTP tries, logged).
 
 Keys (prefix ``netpulse:wh:``):
-- ``d:<delivery>``        hash, the delivery record (fields in :data:`RECORD_FIELDS`);
+- ``d:<delivery>``        hash, the delivery record (:meth:`Delivery.to_hash`);
 - ``a:<delivery>``        list of attempt records (JSON), the delivery log;
 - ``due:<tag>``           sorted set delivery -> Unix time it is due, one per destination origin
                           (pending deliveries only; a claimed one is due again when its lease ends);
@@ -25,8 +30,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+import weakref
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 PREFIX = "netpulse:wh:"
 DUE_ORIGINS = PREFIX + "due-origins"
@@ -35,14 +43,31 @@ ALL = PREFIX + "all"
 WAKE = PREFIX + "wake"
 STATS = PREFIX + "stats"
 
-PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
-STATES = (PENDING, SUCCEEDED, FAILED)
+
+class DeliveryState(StrEnum):
+    """Where a delivery stands: waiting for an attempt, delivered, or given up."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+PENDING, SUCCEEDED, FAILED = DeliveryState.PENDING, DeliveryState.SUCCEEDED, DeliveryState.FAILED
+STATES = tuple(DeliveryState)
 
 
 def new_delivery_id(origin: str) -> str:
     """``dlv_<origin tag>_<random>``: the tag lets the delivery loop see a delivery's
     destination from its id alone, and skip busy destinations without reading the record."""
     return f"dlv_{origin_tag(origin)}_{uuid.uuid4().hex[:24]}"
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of a webhook URL: the destination deliveries are filed by
+    (fairness is per origin) and that the tag in a delivery id names."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 def origin_tag(origin: str) -> str:
@@ -242,6 +267,25 @@ async def migrate_legacy_due(conn: Any, batch: int = 500) -> int:
         moved += len(entries)
 
 
+def webhook_id_of(job_id: str) -> str:
+    """The event's ``webhook-id``: the same for every attempt and redelivery of the job's
+    final event, so receivers can deduplicate on it."""
+    return "msg_" + job_id.replace("-", "")
+
+
+def _state(text: str) -> DeliveryState:
+    try:
+        return DeliveryState(text)
+    except ValueError:  # written by a newer version: shown as pending, never lost
+        return PENDING
+
+
+def members(reply: Any) -> list[str]:
+    """The members of a set or sorted-set reply (without scores) as text: NetPulse's clients
+    read bytes, whatever redis-py's annotations allow."""
+    return [m.decode() if isinstance(m, bytes) else str(m) for m in reply]
+
+
 def pending_count(conn: Any) -> int:
     """Deliveries waiting for an attempt, over all origins (the backlog)."""
     tags = [t.decode() for t in conn.zrange(DUE_ORIGINS, 0, -1)]
@@ -263,7 +307,7 @@ class Delivery:
     event_type: str
     caller: str
     url: str
-    state: str
+    state: DeliveryState
     created_at: float
     attempts: int
     retries_done: int
@@ -277,6 +321,67 @@ class Delivery:
     req: dict[str, Any]
     job: dict[str, Any]
     body: bytes
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        delivery_id: str,
+        job_id: str,
+        event_type: str,
+        caller: str,
+        url: str,
+        webhook_json: str,
+        req: dict[str, Any],
+        job: JobSnapshot,
+        body: bytes,
+        now: float,
+    ) -> Delivery:
+        """A delivery of a newly recorded event: pending, due now, no attempt yet."""
+        return cls(
+            id=delivery_id,
+            webhook_id=webhook_id_of(job_id),
+            job_id=job_id,
+            event_type=event_type,
+            caller=caller,
+            url=url,
+            state=PENDING,
+            created_at=now,
+            attempts=0,
+            retries_done=0,
+            next_at=now,
+            last_status_code=None,
+            last_error=None,
+            updated_at=now,
+            webhook=json.loads(webhook_json),
+            webhook_json=webhook_json,
+            req=req,
+            job=asdict(job),
+            body=body,
+        )
+
+    def to_hash(self) -> dict[str, str | bytes | int | float]:
+        """The record's fields as Redis stores them (the inverse of :meth:`from_hash`)."""
+        return {
+            "id": self.id,
+            "webhook_id": self.webhook_id,
+            "job_id": self.job_id,
+            "event_type": self.event_type,
+            "caller": self.caller,
+            "url": self.url,
+            "state": str(self.state),
+            "created_at": self.created_at,
+            "attempts": self.attempts,
+            "retries_done": self.retries_done,
+            "next_at": "" if self.next_at is None else self.next_at,
+            "updated_at": "" if self.updated_at is None else self.updated_at,
+            "last_status_code": self.last_status_code or "",
+            "last_error": self.last_error or "",
+            "webhook": self.webhook_json,
+            "req": json.dumps(self.req),
+            "job": json.dumps(self.job, default=str),
+            "body": self.body,
+        }
 
     @classmethod
     def from_hash(cls, raw: dict[bytes, bytes]) -> Delivery:
@@ -295,7 +400,7 @@ class Delivery:
             event_type=text("event_type"),
             caller=text("caller", "basic"),
             url=text("url"),
-            state=text("state", PENDING),
+            state=_state(text("state", PENDING)),
             created_at=number("created_at") or 0.0,
             attempts=int(number("attempts") or 0),
             retries_done=int(number("retries_done") or 0),
@@ -328,3 +433,179 @@ class Delivery:
             "last_status_code": self.last_status_code,
             "last_error": self.last_error,
         }
+
+
+@dataclass
+class JobSnapshot:
+    """The job as it was when its event was recorded (what a caller's ``job`` is), kept in
+    the delivery record's ``job`` field."""
+
+    id: str
+    status: str
+    created_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    meta: dict[str, Any]
+
+    @classmethod
+    def from_record(cls, job: dict[str, Any]) -> JobSnapshot:
+        return cls(
+            id=str(job.get("id", "")),
+            status=str(job.get("status", "")),
+            created_at=job.get("created_at"),
+            started_at=job.get("started_at"),
+            ended_at=job.get("ended_at"),
+            meta=dict(job.get("meta") or {}),
+        )
+
+
+@dataclass
+class AttemptLogEntry:
+    """One attempt in the delivery log (``a:<delivery>``, JSON), as the API shows it."""
+
+    attempt: int
+    at: float
+    url: str
+    status_code: int | None
+    latency_ms: float
+    verdict: str
+    error: str | None
+    remote_ip: str | None
+    response_body: str | None
+    next_attempt_at: float | None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+
+@dataclass
+class AttemptChange:
+    """What an attempt changes in its delivery record (written by FINISH_SCRIPT)."""
+
+    state: DeliveryState
+    attempts: int
+    updated_at: float
+    last_status_code: int | None
+    last_error: str
+    next_at: float | None
+    #: set when the attempt used up one retry (the delivery stays pending)
+    retries_done: int | None = None
+
+    def to_fields(self) -> dict[str, str | int | float]:
+        fields: dict[str, str | int | float] = {
+            "state": str(self.state),
+            "attempts": self.attempts,
+            "updated_at": self.updated_at,
+            "last_status_code": self.last_status_code or "",
+            "last_error": self.last_error,
+            "next_at": "" if self.next_at is None else self.next_at,
+        }
+        if self.retries_done is not None:
+            fields["retries_done"] = self.retries_done
+        return fields
+
+
+def redelivery_fields(now: float) -> dict[str, str | int | float]:
+    """What a redelivery resets: pending, a fresh retry budget, due now."""
+    return {"state": str(PENDING), "retries_done": 0, "next_at": now}
+
+
+def _flat(fields: dict[str, Any]) -> list[Any]:
+    pairs: list[Any] = []
+    for name, value in fields.items():
+        pairs.extend((name, value))
+    return pairs
+
+
+class Scripts:
+    """The delivery scripts of one Redis connection (sync or asyncio), registered once.
+
+    Each method names its keys and arguments, so no caller spells a script's KEYS/ARGV
+    layout; pass ``client=pipe`` to queue the call in a pipeline. With an asyncio connection
+    every method returns an awaitable.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self._record = conn.register_script(RECORD_SCRIPT)
+        self._schedule = conn.register_script(SCHEDULE_SCRIPT)
+        self._renew = conn.register_script(RENEW_SCRIPT)
+        self._claim = conn.register_script(CLAIM_SCRIPT)
+        self._finish = conn.register_script(FINISH_SCRIPT)
+        self._drop = conn.register_script(DROP_SCRIPT)
+
+    def record(self, delivery: Delivery, tag: str, retention: int, client: Any = None) -> Any:
+        """Store a new delivery unless the job's final event exists already (returns 0)."""
+        return self._record(
+            keys=[
+                final_key(delivery.job_id),
+                delivery_key(delivery.id),
+                due_key(tag),
+                DUE_ORIGINS,
+                ALL,
+                job_key(delivery.job_id),
+                WAKE,
+            ],
+            args=[delivery.id, delivery.created_at, retention, tag, *_flat(delivery.to_hash())],
+            client=client,
+        )
+
+    def schedule(
+        self, delivery_id: str, tag: str, at: float, only_if_due: bool = False, client: Any = None
+    ) -> Any:
+        """Make the delivery due at ``at``; with ``only_if_due``, only if it is in its due
+        set (being worked on)."""
+        return self._schedule(
+            keys=[due_key(tag), DUE_ORIGINS],
+            args=[delivery_id, at, tag, "1" if only_if_due else "0"],
+            client=client,
+        )
+
+    def renew(self, tag: str, until: float, delivery_ids: list[str], client: Any = None) -> Any:
+        """Extend the leases of deliveries still held, to ``until``."""
+        return self._renew(keys=[due_key(tag)], args=[until, *delivery_ids], client=client)
+
+    def claim(self, tag: str, now: float, lease: float, budget: int, client: Any = None) -> Any:
+        """Lease up to ``budget`` due deliveries of the origin; their ids."""
+        return self._claim(
+            keys=[due_key(tag), DUE_ORIGINS], args=[now, lease, budget, tag], client=client
+        )
+
+    def finish(
+        self,
+        delivery_id: str,
+        tag: str,
+        attempts_before: int,
+        entry: AttemptLogEntry,
+        change: AttemptChange,
+        retention: int,
+        client: Any = None,
+    ) -> Any:
+        """Log the attempt and apply its change, unless another attempt finished meanwhile."""
+        return self._finish(
+            keys=[delivery_key(delivery_id), attempts_key(delivery_id), due_key(tag), DUE_ORIGINS],
+            args=[
+                delivery_id,
+                entry.to_json(),
+                retention,
+                "" if change.next_at is None else change.next_at,
+                tag,
+                attempts_before,
+                *_flat(change.to_fields()),
+            ],
+            client=client,
+        )
+
+    def drop(self, delivery_id: str, tag: str, client: Any = None) -> Any:
+        """Forget a due entry whose record is gone (expired)."""
+        return self._drop(keys=[due_key(tag), DUE_ORIGINS], args=[delivery_id, tag], client=client)
+
+
+_SCRIPTS: weakref.WeakKeyDictionary[Any, Scripts] = weakref.WeakKeyDictionary()
+
+
+def scripts(conn: Any) -> Scripts:
+    """The :class:`Scripts` of ``conn``, registered on first use (as rq's ``scripts.py``)."""
+    found = _SCRIPTS.get(conn)
+    if found is None:
+        found = _SCRIPTS[conn] = Scripts(conn)
+    return found

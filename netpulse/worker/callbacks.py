@@ -18,12 +18,12 @@ from typing import Any
 from redis import Redis
 from rq.job import Job
 
-from netpulse.models.job import JobError
+from netpulse.models.job import JobError, JobErrorType
 from netpulse.models.request import ExecutionRequest
 from netpulse.runtime.outage import is_outage
 from netpulse.webhooks.callers import registry as webhook_callers
 from netpulse.webhooks.events import FinalStatus
-from netpulse.webhooks.outbox import record_final_event
+from netpulse.webhooks.outbox.record import record_final_event
 from netpulse.worker.errors import error_from_exception
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def on_job_failure(job: Job, connection: Redis, exc_type: Any, exc: Any, tb: Any
 
 def on_job_stopped(job: Job, connection: Redis, *args: Any, **kwargs: Any) -> None:
     """The job was stopped while running: its event is ``job.stopped``."""
-    error = JobError(type="stopped", message="the job was stopped while it was running")
+    error = JobError(type=JobErrorType.STOPPED, message="the job was stopped while it was running")
     job.meta.pop("error", None)
     error = _save_error(job, error)
     _hand_over(job, connection, "stopped", None, error)
@@ -98,7 +98,7 @@ def on_job_stopped(job: Job, connection: Redis, *args: Any, **kwargs: Any) -> No
 def record_canceled(job: Job, connection: Redis) -> None:
     """The job was cancelled before it ran (no RQ callback runs): record ``job.canceled``."""
     error = _save_error(
-        job, JobError(type="canceled", message="the job was canceled before it ran")
+        job, JobError(type=JobErrorType.CANCELED, message="the job was canceled before it ran")
     )
     _hand_over(job, connection, "canceled", None, error)
 

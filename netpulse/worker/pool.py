@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from rq.job import Job
@@ -28,7 +28,9 @@ from rq.worker_pool import WorkerData, WorkerPool
 
 from netpulse.config import Settings
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog
+from netpulse.runtime.processes import process_gone
 from netpulse.runtime.redis_conn import connect
+from netpulse.worker.job_end import publish_job_end
 from netpulse.worker.pool_directory import (
     HEARTBEAT_INTERVAL,
     HEARTBEAT_TTL,
@@ -73,16 +75,6 @@ def pool_of_worker(worker_name: str) -> str | None:
     return pool_id or None
 
 
-def _process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def dead_pool_ids(pools: list[PoolInfo], hostname: str, trust_heartbeats: bool) -> set[str]:
     """Pools known to be dead: a process of this host that no longer exists (a pool restarted
     right after a crash must not wait for the old heartbeat to expire), or, when heartbeats
@@ -93,7 +85,7 @@ def dead_pool_ids(pools: list[PoolInfo], hostname: str, trust_heartbeats: bool) 
     return {
         p.pool_id
         for p in pools
-        if (p.hostname == hostname and p.pid > 0 and _process_gone(p.pid))
+        if (p.hostname == hostname and p.pid > 0 and process_gone(p.pid))
         or (trust_heartbeats and not p.alive)
     }
 
@@ -106,7 +98,8 @@ def fail_jobs_of_dead_pools(conn: Redis, queue_name: str, live_pool_ids: set[str
     made expired first, so RQ does the rest as for any abandoned job (failure callback, failed
     registry, the device's rate-limit slot released)."""
     registry = StartedJobRegistry(queue_name, connection=conn)
-    entries = [m.decode() for m in conn.zrange(registry.key, 0, -1)]
+    # Without ``withscores`` ZRANGE returns the members alone (redis-py types every form).
+    entries = [m.decode() for m in cast(list[bytes], conn.zrange(registry.key, 0, -1))]
     if entries:
         with conn.pipeline() as pipe:
             for entry in entries:
@@ -126,11 +119,7 @@ def fail_jobs_of_dead_pools(conn: Redis, queue_name: str, live_pool_ids: set[str
             )
     ids = [entry.split(":", 1)[0] for entry in registry.get_expired_job_ids()]
     registry.cleanup()
-    if ids:
-        from netpulse.keys import JOB_DONE_CHANNEL
-
-        for job_id in ids:
-            conn.publish(JOB_DONE_CHANNEL, job_id)
+    publish_job_end(conn, ids)
     return ids
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from netpulse.runtime.redis_conn import redis_text
+
 POOLS = "netpulse:fifo-pools"
 HEARTBEAT_TTL = 10
 HEARTBEAT_INTERVAL = 2.0
@@ -72,7 +74,7 @@ class PoolDirectory:
 
     def pools(self) -> list[PoolInfo]:
         raw = self.conn.hgetall(POOLS)
-        ids = sorted(k.decode() for k in raw)
+        ids = sorted(redis_text(k) for k in raw)
         pipe = self.conn.pipeline()
         for pool_id in ids:
             pipe.exists(pool_alive_key(pool_id))

@@ -13,4 +13,6 @@ from rq.timeouts import TimerDeathPenalty
 
 
 class ThreadedStartedJobRegistry(StartedJobRegistry):
-    death_penalty_class = TimerDeathPenalty
+    # rq types the attribute as its default, type[UnixSignalDeathPenalty], though it takes any
+    # BaseDeathPenalty (its own __init__ override does the same assignment with an ignore).
+    death_penalty_class = TimerDeathPenalty  # type: ignore[assignment]

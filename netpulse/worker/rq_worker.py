@@ -19,8 +19,8 @@ from typing import Any
 from rq import Worker
 from rq.job import Job
 
-from netpulse.keys import JOB_DONE_CHANNEL
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog, retry_through_outage
+from netpulse.worker.job_end import publish_job_end
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +81,7 @@ class JobEndPublisher:
     connection: Any
 
     def _publish_done(self, job: Job) -> None:
-        try:
-            self.connection.publish(JOB_DONE_CHANNEL, job.id)
-        except REDIS_OUTAGE_ERRORS as exc:
-            # Waiting requests re-read their job when the controller subscribes again.
-            log.warning(
-                "could not publish the end of job %s: Redis is unreachable (%s)", job.id, exc
-            )
-        except Exception:
-            log.exception("could not publish the end of job %s", job.id)
+        publish_job_end(self.connection, job.id)
 
     def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any, execution: Any):
         super().handle_job_success(job, queue, started_job_registry, execution)  # type: ignore[misc]

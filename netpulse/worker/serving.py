@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import Redis
-from rq import Worker
+from rq.worker import BaseWorker
 
 from netpulse.runtime.outage import (
     REDIS_OUTAGE_ERRORS,
@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 #: A worker loop that ran this long before it ended starts again without waiting.
 STABLE_SECONDS = 30.0
 
+W = TypeVar("W", bound=BaseWorker)
 
-def clear_registration(conn: Redis, worker: Worker) -> None:
+
+def clear_registration(conn: Redis, worker: BaseWorker) -> None:
     """Forget a worker whose loop ended without registering its death (Redis was away), so
     its successor of the same name may register (RQ refuses a name that looks alive)."""
     from rq import worker_registration
@@ -44,10 +46,10 @@ def clear_registration(conn: Redis, worker: Worker) -> None:
 
 
 def serve(
-    make_worker: Callable[[], Worker],
+    make_worker: Callable[[], W],
     conn: Redis,
     stopping: Callable[[], bool],
-    on_worker: Callable[[Worker], None] = lambda _: None,
+    on_worker: Callable[[W], None] = lambda _: None,
     between_loops: Callable[[], None] = lambda: None,
     **work_kwargs: Any,
 ) -> None:

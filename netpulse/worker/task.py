@@ -16,13 +16,25 @@ from rq import get_current_job
 from netpulse.config import get_settings
 from netpulse.drivers import registry as drivers
 from netpulse.drivers.base import BaseDriver, DriverError
-from netpulse.models.job import DriverExecutionResult
+from netpulse.models.job import DriverExecutionResult, JobErrorType
 from netpulse.models.request import ExecutionRequest
+from netpulse.sessions.pool import SessionPool
 from netpulse.storage import files
 from netpulse.templates import sandbox
 from netpulse.worker.parsing import parse_results
 
 log = logging.getLogger(__name__)
+
+#: The session pool of the worker node this process runs (None in FIFO work-horses): set by
+#: the node process (``nodes/process.py``) before its job threads start, so this module never
+#: imports the node.
+_node_pool: SessionPool | None = None
+
+
+def use_session_pool(pool: SessionPool | None) -> None:
+    """Make this process's device jobs lease warm sessions from ``pool`` (a worker node)."""
+    global _node_pool
+    _node_pool = pool
 
 
 def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
@@ -32,9 +44,7 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
     login, so RQ marks the job failed; a command the device rejects is a result with
     ``exit_status != 0`` instead.
     """
-    from netpulse.worker import node
-
-    pool = node.CURRENT_POOL
+    pool = _node_pool
     if pool is not None:
         job = get_current_job()
         # A node's job threads share one process: their parsing goes to its sandbox.
@@ -49,7 +59,9 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
 
 
 class StagedFileMissing(DriverError):
-    error_type = "file_missing"
+    """The job's staged upload expired or was never stored."""
+
+    error_type = JobErrorType.FILE_MISSING
 
 
 def _run(

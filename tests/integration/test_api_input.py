@@ -139,9 +139,9 @@ def test_features_not_built_yet_are_refused_not_ignored(
 
 def test_user_headers_do_not_duplicate_ours() -> None:
     from netpulse.models.webhook import WebhookConfig
+    from netpulse.net.ssrf import DestinationPolicy
     from netpulse.plugins.webhooks.basic.caller import BasicWebHookCaller
     from netpulse.webhooks.callers import DeliveryContext
-    from netpulse.webhooks.ssrf import DestinationPolicy
 
     # A webhook-* header is refused at submission now; one stored before that rule (a delivery
     # kept in Redis across the upgrade) must still not be sent next to ours.

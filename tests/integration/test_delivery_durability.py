@@ -9,7 +9,7 @@ from redis import Redis
 from netpulse.config import load_settings
 from netpulse.runtime.redis_server import RedisServer
 from netpulse.webhooks import store
-from netpulse.webhooks.outbox import record_final_event
+from netpulse.webhooks.outbox.record import record_final_event
 from tests.support.delivery import delivery_service, record_success, request_with_webhook
 from tests.support.receiver import Receiver
 

@@ -15,7 +15,7 @@ from redis import asyncio as aioredis
 from netpulse.config import load_settings
 from netpulse.webhooks import store
 from netpulse.webhooks.callers import AttemptOutcome
-from netpulse.webhooks.journal import AttemptRecord, OutcomeJournal
+from netpulse.webhooks.delivery.journal import AttemptRecord, OutcomeJournal
 from tests.support.delivery import delivery_service, record_success, request_with_webhook
 from tests.support.receiver import Receiver
 
@@ -44,16 +44,36 @@ def test_deliveries_in_the_earlier_single_due_set_are_still_delivered(
     assert not conn.exists(store.LEGACY_DUE)
 
 
-def _attempt_record(delivery_id: str, attempts_before: int, **fields: object) -> AttemptRecord:
+def _attempt_record(
+    delivery_id: str, attempts_before: int, state: str, verdict: str = "retry"
+) -> AttemptRecord:
     tag = store.filing_tag(delivery_id)
+    pending = state == "pending"
     return AttemptRecord(
         delivery_id=delivery_id,
         tag=tag,
         attempts_before=attempts_before,
-        attempt={"attempt": attempts_before + 1, "verdict": fields.get("verdict", "retry")},
-        fields={"attempts": attempts_before + 1, **fields},
-        next_at=time.time() + 60 if fields.get("state") == "pending" else None,
-        verdict=str(fields.get("verdict", "retry")),
+        entry=store.AttemptLogEntry(
+            attempt=attempts_before + 1,
+            at=time.time(),
+            url="http://127.0.0.1/",
+            status_code=None,
+            latency_ms=10.0,
+            verdict=verdict,
+            error=None,
+            remote_ip=None,
+            response_body=None,
+            next_attempt_at=None,
+        ),
+        change=store.AttemptChange(
+            state=store.DeliveryState(state),
+            attempts=attempts_before + 1,
+            updated_at=time.time(),
+            last_status_code=None,
+            last_error="",
+            next_at=time.time() + 60 if pending else None,
+        ),
+        verdict=verdict,
         latency=0.01,
     )
 
@@ -99,9 +119,9 @@ def test_an_outcome_of_odd_types_is_stored_and_does_not_block_the_next(
     assert checked.response_body == "\ufffdok"
     assert checked.reason == "" and checked.status_code == 200
     assert AttemptOutcome("maybe").checked().verdict == "retry"  # type: ignore[arg-type]
-    weird = _attempt_record(odd_id, 0, state="succeeded", verdict="success", last_error=None)
-    weird.fields["refused"] = True
-    weird.attempt["object"] = object()
+    weird = _attempt_record(odd_id, 0, state="succeeded", verdict="success")
+    weird.entry.response_body = object()  # type: ignore[assignment]
+    weird.entry.status_code = "200"  # type: ignore[assignment]
     _flush(private_redis, [weird, _attempt_record(plain_id, 0, state="succeeded")])
     assert conn.hget(store.delivery_key(odd_id), "state") == b"succeeded"
     assert conn.hget(store.delivery_key(plain_id), "state") == b"succeeded"

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from rich.console import Console
 
-from netpulse.webhooks.listener import ReceivedEvent, create_listener_app
+from netpulse.cli.listener import ReceivedEvent, create_listener_app
 from netpulse.webhooks.signing import build_headers, generate_secret
 
 SECRET = generate_secret()

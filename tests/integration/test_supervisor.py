@@ -29,7 +29,7 @@ from redis import asyncio as aioredis
 from netpulse.nodes.directory import NODES, alive_key, draining_key
 from netpulse.runtime.ports import free_port
 from netpulse.runtime.redis_server import RedisServer
-from netpulse.webhooks.heartbeat import ServiceHeartbeat, live_services
+from netpulse.webhooks.delivery.heartbeat import ServiceHeartbeat, live_services
 from tests.integration.helpers import unreachable_job
 from tests.support import processes, proctree
 from tests.support.stack import API_KEY, Stack
@@ -372,7 +372,7 @@ def test_up_announces_ready_only_when_pinned_and_fifo_jobs_are_taken(
 def test_the_delivery_heartbeat_lives_through_a_redis_outage(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="netpulse.webhooks.heartbeat")
+    caplog.set_level(logging.INFO, logger="netpulse.webhooks.delivery.heartbeat")
     with RedisServer(appendonly=False) as server:
         conn = Redis.from_url(server.url)
 

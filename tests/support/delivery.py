@@ -15,8 +15,8 @@ from redis import asyncio as aioredis
 
 from netpulse.config import Settings
 from netpulse.models.request import ExecutionRequest
-from netpulse.webhooks.outbox import record_final_event
-from netpulse.webhooks.service import DeliveryService
+from netpulse.webhooks.delivery.service import DeliveryService
+from netpulse.webhooks.outbox.record import record_final_event
 
 
 def request_with_webhook(webhook: dict[str, Any], password: str = "device-pw") -> ExecutionRequest:

@@ -7,7 +7,7 @@ import time
 from redis import asyncio as aioredis
 
 from netpulse.config import load_settings
-from netpulse.webhooks.service import DeliveryService
+from netpulse.webhooks.delivery.service import DeliveryService
 
 
 def _service(**webhooks: object) -> DeliveryService:

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from netpulse.config import get_settings
+from netpulse.dispatch.intake import checked
 from netpulse.drivers.base import DriverError
 from netpulse.models.request import ConnectionArgs, ExecutionRequest
 from netpulse.plugins.drivers.netmiko.driver import NetmikoDriver
@@ -35,15 +36,15 @@ def paramiko_job(**options: object) -> dict[str, object]:
 
 def message(body: dict[str, object]) -> str:
     with pytest.raises(ValidationError) as caught:
-        ExecutionRequest.model_validate(body)
+        checked(ExecutionRequest, body)
     return str(caught.value)
 
 
 def test_paths_inside_pass_relative_ones_too(files_dir: Path) -> None:
     (files_dir / "keys").mkdir()
-    ExecutionRequest.model_validate(paramiko_job(key_filename=str(files_dir / "keys" / "a")))
-    ExecutionRequest.model_validate(paramiko_job(key_filename="keys/a"))
-    ExecutionRequest.model_validate(paramiko_job(key_filename=["keys/a", "keys/b"]))
+    checked(ExecutionRequest, paramiko_job(key_filename=str(files_dir / "keys" / "a")))
+    checked(ExecutionRequest, paramiko_job(key_filename="keys/a"))
+    checked(ExecutionRequest, paramiko_job(key_filename=["keys/a", "keys/b"]))
 
 
 def test_paths_outside_dotdot_or_through_symlinks_are_refused(
@@ -71,9 +72,9 @@ def test_the_default_files_dir_is_under_the_data_dir(
     monkeypatch.setenv("NETPULSE_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()
     try:
-        ExecutionRequest.model_validate(paramiko_job(key_filename="id_ed25519"))
+        checked(ExecutionRequest, paramiko_job(key_filename="id_ed25519"))
         inside = str(tmp_path / "device-files" / "id_ed25519")
-        ExecutionRequest.model_validate(paramiko_job(key_filename=inside))
+        checked(ExecutionRequest, paramiko_job(key_filename=inside))
         assert "key_filename" in message(paramiko_job(key_filename=str(tmp_path / "id")))
     finally:
         get_settings.cache_clear()
@@ -101,13 +102,13 @@ def test_serial_device_types_are_refused(files_dir: Path) -> None:
         "connection_args": {"host": "h", "device_type": "cisco_ios_serial"},
         "command": "show version",
     }
-    req = ExecutionRequest.model_validate(body)
+    req = checked(ExecutionRequest, body)
     with pytest.raises(ValueError, match="serial"):
         NetmikoDriver.validate_request(req)
 
 
 def test_null_options_are_accepted_and_not_passed(files_dir: Path) -> None:
-    req = ExecutionRequest.model_validate(paramiko_job(key_filename=None, timeout=None))
+    req = checked(ExecutionRequest, paramiko_job(key_filename=None, timeout=None))
     assert ParamikoDriver.check_connection_args(req.connection_args) == {
         "key_filename": None,
         "timeout": None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from netpulse.webhooks.origins import OriginGate, origin_of
+from netpulse.webhooks.delivery.origins import OriginGate, origin_of
 
 
 def test_origin_normalises_default_ports() -> None:

@@ -12,17 +12,17 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from netpulse.webhooks.retry import (
+from netpulse.net.client import short_reason
+from netpulse.net.ssrf import DestinationRefused, DestinationUnresolvable
+from netpulse.webhooks.callers import AttemptOutcome as Outcome
+from netpulse.webhooks.delivery.retry import (
     DEFAULT_SCHEDULE,
     RetryPolicy,
-    Verdict,
     classify_exception,
     classify_response,
     next_attempt_delay,
     parse_retry_after,
-    short_reason,
 )
-from netpulse.webhooks.ssrf import DestinationRefused, DestinationUnresolvable
 
 NOW = 1_700_000_000.0
 
@@ -91,23 +91,23 @@ def test_retry_number_starts_at_one() -> None:
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204, 299])
 def test_2xx_is_success(status: int) -> None:
-    assert classify_response(status, {}).kind == "success"
+    assert classify_response(status, {}).verdict == "success"
 
 
 def test_410_gives_up() -> None:
-    assert classify_response(410, {}) == Verdict("give_up", "receiver answered 410 Gone")
+    assert classify_response(410, {}) == Outcome("give_up", "receiver answered 410 Gone")
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_3xx_is_a_failure_not_followed(status: int) -> None:
     verdict = classify_response(status, {"Location": "http://169.254.169.254/"})
-    assert verdict == Verdict("retry", "redirect not followed (3xx is a failure)")
+    assert verdict == Outcome("retry", "redirect not followed (3xx is a failure)")
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 500, 501, 503, 100, 999])
 def test_other_statuses_are_retried(status: int) -> None:
     verdict = classify_response(status, {})
-    assert verdict.kind == "retry"
+    assert verdict.verdict == "retry"
     assert verdict.retry_after is None
     assert str(status) in verdict.reason
 
@@ -119,7 +119,7 @@ def test_reason_names_the_status() -> None:
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
 def test_retry_after_seconds_honoured(status: int) -> None:
     verdict = classify_response(status, {"Retry-After": "120"})
-    assert verdict.kind == "retry"
+    assert verdict.verdict == "retry"
     assert verdict.retry_after == 120.0
     assert "Retry-After 120 s" in verdict.reason
 
@@ -145,7 +145,7 @@ def test_retry_after_is_clamped() -> None:
 
 def test_unusable_or_misplaced_retry_after_is_ignored() -> None:
     verdict = classify_response(429, {"Retry-After": "soon"})
-    assert verdict.kind == "retry" and verdict.retry_after is None
+    assert verdict.verdict == "retry" and verdict.retry_after is None
     assert "unusable Retry-After 'soon'" in verdict.reason
     assert classify_response(500, {"Retry-After": "30"}).retry_after is None
     assert classify_response(429, {"Retry-After": "nan"}).retry_after is None
@@ -169,7 +169,7 @@ def _request(timeout: float = 5.0) -> httpx.Request:
 
 def test_timeouts_say_how_long() -> None:
     read = httpx.ReadTimeout("timed out", request=_request(5.0))
-    assert classify_exception(read) == Verdict("retry", "timed out after 5.0 s")
+    assert classify_exception(read) == Outcome("retry", "timed out after 5.0 s")
     connect = httpx.ConnectTimeout("timed out", request=_request(2.5))
     assert classify_exception(connect).reason == "timed out connecting after 2.5 s"
     assert classify_exception(httpx.PoolTimeout("x")).reason == "timed out"
@@ -186,7 +186,7 @@ def test_connection_refused_from_a_real_closed_port() -> None:
         pytest.raises(httpx.ConnectError) as raised,
     ):
         client.post(f"http://127.0.0.1:{port}/", content=b"{}")
-    assert classify_exception(raised.value) == Verdict("retry", "connection refused")
+    assert classify_exception(raised.value) == Outcome("retry", "connection refused")
 
 
 def test_plain_os_errors() -> None:
@@ -198,16 +198,17 @@ def test_plain_os_errors() -> None:
 
 def test_protocol_errors_and_unknown_errors_are_retried_with_short_reason() -> None:
     verdict = classify_exception(httpx.RemoteProtocolError("Server disconnected"))
-    assert verdict == Verdict("retry", "receiver broke the HTTP protocol: Server disconnected")
+    assert verdict == Outcome("retry", "receiver broke the HTTP protocol: Server disconnected")
     long = classify_exception(RuntimeError("x" * 1000))
-    assert long.kind == "retry" and len(long.reason) <= 200
+    assert long.verdict == "retry" and len(long.reason) <= 200
 
 
 def test_ssrf_refusal_gives_up_and_dns_failure_retries() -> None:
     refused = classify_exception(DestinationRefused("127.0.0.1 is a loopback address"))
-    assert refused == Verdict("give_up", "destination refused: 127.0.0.1 is a loopback address")
+    reason = "destination refused: 127.0.0.1 is a loopback address"
+    assert refused == Outcome("give_up", reason, refused=True)
     unresolved = classify_exception(DestinationUnresolvable("x.example", "Name not known"))
-    assert unresolved.kind == "retry" and "x.example" in unresolved.reason
+    assert unresolved.verdict == "retry" and "x.example" in unresolved.reason
 
 
 # --- next attempt ---------------------------------------------------------------------------
@@ -215,7 +216,7 @@ def test_ssrf_refusal_gives_up_and_dns_failure_retries() -> None:
 
 def test_no_next_attempt_after_success_or_give_up() -> None:
     policy = RetryPolicy()
-    assert next_attempt_delay(policy, 0, Verdict("success", "ok")) is None
+    assert next_attempt_delay(policy, 0, Outcome("success", "ok")) is None
     assert next_attempt_delay(policy, 0, classify_response(410, {})) is None
 
 
@@ -228,9 +229,9 @@ def test_schedule_applies_until_retries_are_exhausted() -> None:
 
 def test_retry_after_is_the_delay_when_given() -> None:
     policy = RetryPolicy(retry_after_cap=600)
-    slow_down = Verdict("retry", "429", retry_after=30.0)
+    slow_down = Outcome("retry", "429", retry_after=30.0)
     assert next_attempt_delay(policy, 3, slow_down) == 30.0  # shorter than the 2 h schedule
-    assert next_attempt_delay(policy, 0, Verdict("retry", "429", retry_after=9999)) == 600
+    assert next_attempt_delay(policy, 0, Outcome("retry", "429", retry_after=9999)) == 600
     assert next_attempt_delay(policy, 7, slow_down) is None
 
 
@@ -243,7 +244,7 @@ def test_next_delay_uses_jitter_with_given_rng() -> None:
 
 
 def test_zero_retries_policy_never_retries() -> None:
-    assert next_attempt_delay(RetryPolicy(max_retries=0), 0, Verdict("retry", "x")) is None
+    assert next_attempt_delay(RetryPolicy(max_retries=0), 0, Outcome("retry", "x")) is None
 
 
 def test_protocol_errors_from_aiohttp_never_show_the_url_query() -> None:
@@ -252,7 +253,7 @@ def test_protocol_errors_from_aiohttp_never_show_the_url_query() -> None:
     error = aiohttp.ClientResponseError(info, (), status=400, message="Invalid constant string")
     assert "SECRET" in str(error)  # what aiohttp would have put in the delivery log
     verdict = classify_exception(error)
-    assert verdict == Verdict("retry", "receiver broke the HTTP protocol: Invalid constant string")
+    assert verdict == Outcome("retry", "receiver broke the HTTP protocol: Invalid constant string")
 
 
 def test_reasons_drop_credentials_and_query_strings_of_urls() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netpulse.nodes.schedulers import NodeLoad, registry
+from netpulse.schedulers import NodeLoad, registry
 
 
 def test_registry_finds_the_built_in_schedulers() -> None:

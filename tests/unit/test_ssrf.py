@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from netpulse.webhooks.ssrf import (
+from netpulse.net.ssrf import (
     DestinationPolicy,
     DestinationRefused,
     DestinationUnresolvable,

@@ -16,12 +16,10 @@ from starlette.datastructures import UploadFile
 from netpulse.api.deps import get_app_settings, get_redis
 from netpulse.api.device_tests import DeviceTests, TestsBusy
 from netpulse.api.json_body import BodyRejected, check_json
+from netpulse.api.views import to_response
 from netpulse.config import Settings
-from netpulse.dispatch import submit
-from netpulse.dispatch.views import to_response
-from netpulse.drivers import registry as drivers
-from netpulse.drivers.base import DriverError
-from netpulse.models.job import BulkFailure, BulkResponse, JobInResponse
+from netpulse.dispatch import connection_test, intake, submit
+from netpulse.models.job import BulkResponse, JobInResponse
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, TestRequest
 from netpulse.storage import files
 
@@ -32,15 +30,18 @@ async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
     """JSON body, or multipart with the JSON in the `request` field and an optional `file`
     (as the client sends an upload); the file is staged and named by `staged_file_id`."""
     content_type = request.headers.get("content-type", "")
+    upload = None
+    raw: bytes | str
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
-        raw = form.get("request")
-        if not isinstance(raw, str):
+        field = form.get("request")
+        if not isinstance(field, str):
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 "a multipart request needs a `request` field holding the job as JSON",
             )
+        raw = field
     else:
         raw = await request.body()
     try:
@@ -65,8 +66,9 @@ async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
 
 
 #: The job model's own rules for the fields that say how long an upload is staged.
-_STAGING_FIELDS = {
-    name: TypeAdapter(Annotated[field.annotation, field])
+_STAGING_FIELDS: dict[str, TypeAdapter[Any]] = {
+    # An Annotated built at run time is not a type mypy can check.
+    name: TypeAdapter(Annotated[field.annotation, field])  # type: ignore[arg-type]
     for name, field in ExecutionRequest.model_fields.items()
     if name in ("ttl", "execution_timeout")
 }
@@ -89,12 +91,6 @@ def _seconds(body: dict[str, Any], name: str, default: int) -> int:
     return int(checked) if checked is not None else default
 
 
-def _submission_error(exc: submit.SubmissionError | submit.NoCapacity) -> HTTPException:
-    if isinstance(exc, submit.NoCapacity):
-        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
-
-
 @router.post(
     "/exec",
     status_code=status.HTTP_201_CREATED,
@@ -114,11 +110,9 @@ async def execute(
     settings: Settings = Depends(get_app_settings),
 ) -> JobInResponse:
     """Queue one job on one device."""
-    req = ExecutionRequest.model_validate(await _read_body(request, conn, settings))
-    try:
-        job = await run_in_threadpool(submit.enqueue, req, conn, settings)
-    except (submit.SubmissionError, submit.NoCapacity) as exc:
-        raise _submission_error(exc) from None
+    req = intake.checked(ExecutionRequest, await _read_body(request, conn, settings))
+    # SubmissionError (422) and NoCapacity (503) reply through api/errors.
+    job = await run_in_threadpool(submit.enqueue, req, conn, settings)
     return to_response(job)
 
 
@@ -129,14 +123,9 @@ def bulk(
     settings: Settings = Depends(get_app_settings),
 ) -> BulkResponse:
     """Queue the same job on many devices; bad devices are listed, good ones queued."""
-    requests, failed = submit.expand_bulk(body)
-    succeeded = []
-    for req in requests:
-        try:
-            succeeded.append(to_response(submit.enqueue(req, conn, settings)))
-        except (submit.SubmissionError, submit.NoCapacity) as exc:
-            failed.append(BulkFailure(host=req.connection_args.host, reason=str(exc)))
-    return BulkResponse(succeeded=succeeded, failed=failed)
+    body = intake.rechecked(body)
+    queued, failed = submit.enqueue_bulk(body, conn, settings)
+    return BulkResponse(succeeded=[to_response(job) for job in queued], failed=failed)
 
 
 @router.post(
@@ -145,43 +134,19 @@ def bulk(
 )
 async def test_connection(body: TestRequest, request: Request) -> Any:
     """Log in to the device and out again; report latency, prompt or version, or why not."""
-    driver_class = drivers.get(body.driver)
-    validate = getattr(driver_class, "validate_request", None)
-    if validate is not None:
-        probe = ExecutionRequest(
-            driver=body.driver, connection_args=body.connection_args, command="(test)"
-        )
-        try:
-            validate(probe)
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    body = intake.rechecked(body)
+    connection_test.check_connection(body.driver, body.connection_args)
     tests: DeviceTests = request.app.state.device_tests
     started = time.monotonic()
     try:
-        return await tests.run(lambda: _log_in_and_out(driver_class, body, started))
+        result, error = await tests.run(
+            lambda: connection_test.log_in_and_out(body.driver, body.connection_args)
+        )
     except TestsBusy as exc:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
     except TimeoutError:
-        return _test_reply(
-            body,
-            started,
-            {},
-            {"type": "timeout", "message": f"no answer within {tests.timeout:g} s"},
-        )
-
-
-def _log_in_and_out(driver_class: Any, body: TestRequest, started: float) -> dict[str, Any]:
-    driver = driver_class(body.connection_args, {})
-    result: dict[str, Any] = {}
-    error = None
-    try:
-        driver.connect()
-        try:
-            result.update(driver.probe())
-        finally:
-            driver.disconnect()
-    except DriverError as exc:
-        error = {"type": exc.error_type, "message": str(exc)}
+        result = {}
+        error = {"type": "timeout", "message": f"no answer within {tests.timeout:g} s"}
     return _test_reply(body, started, result, error)
 
 

@@ -16,7 +16,8 @@ from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 from netpulse.api.deps import get_app_settings, get_redis
 from netpulse.config import Settings
 from netpulse.nodes.directory import NodeDirectory
-from netpulse.webhooks.heartbeat import live_services
+from netpulse.runtime.redis_conn import redis_text
+from netpulse.webhooks.delivery.heartbeat import live_services
 from netpulse.worker.pool_directory import PoolDirectory
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def _fifo_workers_live(conn: Redis, queue: str) -> bool:
         return False
     prefix = Worker.redis_worker_namespace_prefix
     for key in conn.smembers(WORKERS_BY_QUEUE_KEY % queue):
-        name = key.decode().removeprefix(prefix)
+        name = redis_text(key).removeprefix(prefix)
         if pool_of_worker(name) in live:
             return True
     return False

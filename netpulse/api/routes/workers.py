@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from redis import Redis
 from rq import Worker
 from rq.command import send_shutdown_command
+from rq.worker import BaseWorker
 
 from netpulse.api.deps import get_app_settings, get_redis
 from netpulse.config import Settings
@@ -17,7 +18,7 @@ from netpulse.nodes.failover import drain
 router = APIRouter(prefix="/workers", tags=["workers"])
 
 
-def describe(worker: Worker) -> dict[str, Any]:
+def describe(worker: BaseWorker) -> dict[str, Any]:
     return {
         "name": worker.name,
         "kind": "fifo",
@@ -32,7 +33,7 @@ def describe(worker: Worker) -> dict[str, Any]:
     }
 
 
-def _matching(conn: Redis, queue: str | None, node: str | None) -> list[Worker]:
+def _matching(conn: Redis, queue: str | None, node: str | None) -> list[BaseWorker]:
     """RQ workers outside nodes (a node's threads are shown as the node)."""
     workers = [w for w in Worker.all(connection=conn) if not _is_node_thread(w)]
     if queue:
@@ -42,7 +43,7 @@ def _matching(conn: Redis, queue: str | None, node: str | None) -> list[Worker]:
     return workers
 
 
-def _is_node_thread(worker: Worker) -> bool:
+def _is_node_thread(worker: BaseWorker) -> bool:
     return any(q.startswith("NodeQ_") for q in worker.queue_names())
 
 

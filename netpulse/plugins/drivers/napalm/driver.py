@@ -24,11 +24,11 @@ import json
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from netpulse.drivers.base import BaseDriver, DeviceConnectionError, DriverError
 from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ExecutionRequest
+from netpulse.models.request import ConnectionArgs, ExecutionRequest
 from netpulse.plugins.drivers.interrupt import break_netmiko_session
 from netpulse.plugins.drivers.napalm.errors import open_error, session_error
 from netpulse.plugins.drivers.napalm.options import ConnectionOptions, DriverOptions
@@ -43,6 +43,14 @@ GETTER = re.compile(r"get_[a-z0-9_]+")
 #: A few of napalm's built-in drivers, for error messages.
 EXAMPLE_DRIVERS = "ios, eos, junos, nxos_ssh, nxos, iosxr"
 DEFAULT_TIMEOUT_S = 60.0
+
+
+class _ConfigFlags(TypedDict):
+    """The metadata of a config push's result."""
+
+    dry_run: bool
+    committed: bool
+    changed: NotRequired[bool]
 
 
 def napalm_driver_class(name: str) -> type[NetworkDriver]:
@@ -66,13 +74,17 @@ class NapalmDriver(BaseDriver):
     device: NetworkDriver | None = None
 
     @classmethod
-    def validate_request(cls, req: ExecutionRequest) -> None:
-        if not req.connection_args.device_type:
+    def validate_connection(cls, args: ConnectionArgs) -> None:
+        if not args.device_type:
             raise ValueError(
                 "connection_args.device_type is required for the napalm driver: the napalm "
                 f"driver name ({EXAMPLE_DRIVERS}, ...)"
             )
-        napalm_driver_class(req.connection_args.device_type)
+        napalm_driver_class(args.device_type)
+
+    @classmethod
+    def validate_request(cls, req: ExecutionRequest) -> None:
+        super().validate_request(req)
         if req.dry_run and not req.is_config:
             raise ValueError("dry_run applies to a config (it shows the diff and discards it)")
 
@@ -269,7 +281,7 @@ class NapalmDriver(BaseDriver):
         device = self._session()
         started = time.monotonic()
         command = "\n".join(lines)
-        flags = {"dry_run": req.dry_run, "committed": False}
+        flags: _ConfigFlags = {"dry_run": req.dry_run, "committed": False}
         try:
             device.load_merge_candidate(config=command + "\n")
         except Exception as exc:

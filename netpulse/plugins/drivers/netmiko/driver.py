@@ -12,7 +12,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netmiko import ConnectHandler
 from netmiko.exceptions import (
@@ -35,13 +35,16 @@ from netpulse.drivers.base import (
     send_keepalive,
 )
 from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ExecutionRequest
+from netpulse.models.request import ConnectionArgs, ExecutionRequest
 from netpulse.plugins.drivers.interrupt import break_netmiko_session
 from netpulse.plugins.drivers.netmiko.options import (
     REFUSED_DEVICE_SUFFIXES,
     ConnectionOptions,
     DriverOptions,
 )
+
+if TYPE_CHECKING:
+    from netmiko.base_connection import BaseConnection
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +73,17 @@ def _accepted_kwargs(func: Any, options: dict[str, Any]) -> dict[str, Any]:
 class NetmikoDriver(BaseDriver):
     driver_name = "netmiko"
     supports_file_transfer = True
+    pinnable = True
+    default_strategy = "pinned"
     connection_options = ConnectionOptions
     driver_options = DriverOptions
 
+    #: The open session; None before :meth:`connect` and after :meth:`disconnect`.
+    conn: BaseConnection | None = None
+
     @classmethod
-    def validate_request(cls, req: ExecutionRequest) -> None:
-        device_type = req.connection_args.device_type
+    def validate_connection(cls, args: ConnectionArgs) -> None:
+        device_type = args.device_type
         if not device_type:
             raise ValueError(
                 "connection_args.device_type is required for the netmiko driver "
@@ -124,7 +132,7 @@ class NetmikoDriver(BaseDriver):
             ) from None
 
     def disconnect(self) -> None:
-        conn = getattr(self, "conn", None)
+        conn = self.conn
         if conn is not None:
             try:
                 conn.disconnect()
@@ -132,25 +140,28 @@ class NetmikoDriver(BaseDriver):
                 log.debug("%s: disconnect failed: %s", self.target, exc)
             self.conn = None
 
-    def _enter_enable(self, req: ExecutionRequest) -> None:
-        if getattr(self, "conn", None) is None:
+    def _enter_enable(self, req: ExecutionRequest) -> BaseConnection:
+        """The open session, in enable mode when the request asks for it."""
+        conn = self.conn
+        if conn is None:
             raise DeviceConnectionError(f"{self.target}: the session is closed")
         if req.enable_mode:
             try:
-                self.conn.enable()
+                conn.enable()
             except (ValueError, ReadTimeout) as exc:
                 raise DeviceAuthenticationError(
                     f"{self.target}: enable mode refused: {_first_line(exc)}"
                 ) from None
+        return conn
 
     def send(self, commands: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
-        self._enter_enable(req)
-        options = self._options(self.conn.send_command, req.driver_args)
+        conn = self._enter_enable(req)
+        options = self._options(conn.send_command, req.driver_args)
         results = []
         for command in commands:
             started = time.monotonic()
             try:
-                output = self.conn.send_command(command, **options)
+                output = conn.send_command(command, **options)
             except ReadTimeout as exc:
                 raise DeviceTimeoutError(
                     f"{self.target}: no prompt after {command!r}: {_first_line(exc)}"
@@ -179,14 +190,14 @@ class NetmikoDriver(BaseDriver):
         as not run (``exit_status`` -1). Only when every line was accepted does the push
         commit (platforms with a commit model, e.g. Junos, IOS XR) and then save (``save``).
         """
-        self._enter_enable(req)
-        options = self._options(self.conn.send_config_set, req.driver_args)
+        conn = self._enter_enable(req)
+        options = self._options(conn.send_config_set, req.driver_args)
         results: list[DriverExecutionResult] = []
         try:
-            self.conn.config_mode()
+            conn.config_mode()
             for index, line in enumerate(lines):
                 started = time.monotonic()
-                output = self.conn.send_config_set(
+                output = conn.send_config_set(
                     [line], enter_config_mode=False, exit_config_mode=False, **options
                 )
                 error = find_device_error(output)
@@ -211,9 +222,9 @@ class NetmikoDriver(BaseDriver):
                     ]
                     break
             else:
-                if _has_commit(self.conn):
+                if _has_commit(conn):
                     started = time.monotonic()
-                    results.append(self.result("commit", started, stdout=self.conn.commit()))
+                    results.append(self.result("commit", started, stdout=conn.commit()))
         except ReadTimeout as exc:
             raise DeviceTimeoutError(f"{self.target}: config push timed out: {exc}") from None
         except (OSError, ReadException, WriteException) as exc:
@@ -221,10 +232,10 @@ class NetmikoDriver(BaseDriver):
                 f"{self.target}: session lost during the config push: {exc}"
             ) from None
         finally:
-            if getattr(self, "conn", None) is not None and self.is_alive():
+            if self.conn is not None and self.is_alive():
                 self.conn.exit_config_mode()
         if req.save and all(r.exit_status == 0 for r in results):
-            results.append(self._save())
+            results.append(self._save(conn))
         return results
 
     def transfer(
@@ -233,14 +244,15 @@ class NetmikoDriver(BaseDriver):
         """SCP over the open session; SHA-256 compared where the device has ``sha256sum``."""
         spec = req.file_transfer
         assert spec is not None
-        if getattr(self, "conn", None) is None:
+        conn = self.conn
+        if conn is None:
             raise DeviceConnectionError(f"{self.target}: the session is closed")
         started = time.monotonic()
         label = f"{spec.operation} {spec.remote_path}"
         with tempfile.TemporaryDirectory(prefix="netpulse-scp-") as tmp:
             local = Path(tmp) / "file"
             try:
-                scp = SCPConn(self.conn)
+                scp = SCPConn(conn)
                 try:
                     if spec.operation == "upload":
                         local.write_bytes(data or b"")
@@ -259,15 +271,15 @@ class NetmikoDriver(BaseDriver):
             payload = local.read_bytes()
         remote = None
         if spec.verify and (self.args.device_type or "").startswith("linux"):
-            remote = checksums.parse_sha256(
-                self.conn.send_command(checksums.remote_sha256_command(spec.remote_path))
-            )
+            output = conn.send_command(checksums.remote_sha256_command(spec.remote_path))
+            assert isinstance(output, str)  # text: no parser (use_textfsm...) was asked for
+            remote = checksums.parse_sha256(output)
         return self.transfer_outcome(req, started, payload, remote)
 
-    def _save(self) -> DriverExecutionResult:
+    def _save(self, conn: BaseConnection) -> DriverExecutionResult:
         started = time.monotonic()
         try:
-            saved = self.conn.save_config()
+            saved = conn.save_config()
         except NotImplementedError:
             return self.result(
                 "save",
@@ -297,6 +309,7 @@ class NetmikoDriver(BaseDriver):
         send_keepalive(self._transport())
 
     def probe(self) -> dict[str, Any]:
+        assert self.conn is not None  # probed right after a successful connect()
         return {
             "prompt": self.conn.find_prompt(),
             "device_type": self.args.device_type,

@@ -23,19 +23,23 @@ from netpulse.drivers.base import (
     send_keepalive,
 )
 from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ExecutionRequest
+from netpulse.models.request import ConnectionArgs, ExecutionRequest
 from netpulse.plugins.drivers.paramiko.options import ConnectionOptions, DriverOptions
 
 
 class ParamikoDriver(BaseDriver):
     driver_name = "paramiko"
     supports_file_transfer = True
+    pinnable = True
     connection_options = ConnectionOptions
     driver_options = DriverOptions
 
+    #: The open session; None before :meth:`connect` and after :meth:`disconnect`.
+    client: paramiko.SSHClient | None = None
+
     @classmethod
-    def validate_request(cls, req: ExecutionRequest) -> None:
-        if req.connection_args.username is None:
+    def validate_connection(cls, args: ConnectionArgs) -> None:
+        if args.username is None:
             raise ValueError("connection_args.username is required for the paramiko driver")
 
     def connect(self) -> None:
@@ -50,7 +54,7 @@ class ParamikoDriver(BaseDriver):
         try:
             client.connect(
                 hostname=self.args.host,
-                port=self.args.port or 22,
+                port=self.port_of(self.args),
                 username=self.args.username,
                 password=self.args.password,
                 key_filename=extra.get("key_filename"),
@@ -78,13 +82,14 @@ class ParamikoDriver(BaseDriver):
         self.client = client
 
     def disconnect(self) -> None:
-        client = getattr(self, "client", None)
+        client = self.client
         if client is not None:
             client.close()
             self.client = None
 
     def send(self, commands: list[str], req: ExecutionRequest) -> list[DriverExecutionResult]:
-        if getattr(self, "client", None) is None:
+        client = self.client
+        if client is None:
             raise DeviceConnectionError(f"{self.target}: the session is closed")
         options = self.driver_args_checked(req.driver_args)
         timeout = options.get("timeout") or options.get("read_timeout")
@@ -92,7 +97,7 @@ class ParamikoDriver(BaseDriver):
         for command in commands:
             started = time.monotonic()
             try:
-                _, stdout, stderr = self.client.exec_command(
+                _, stdout, stderr = client.exec_command(
                     command, timeout=float(timeout) if timeout else None
                 )
                 out = stdout.read().decode(errors="replace")
@@ -122,10 +127,11 @@ class ParamikoDriver(BaseDriver):
         assert spec is not None
         started = time.monotonic()
         label = f"{spec.operation} {spec.remote_path}"
-        if getattr(self, "client", None) is None:
+        client = self.client
+        if client is None:
             raise DeviceConnectionError(f"{self.target}: the session is closed")
         try:
-            with self.client.open_sftp() as sftp:
+            with client.open_sftp() as sftp:
                 if spec.operation == "upload":
                     sftp.putfo(io.BytesIO(data or b""), spec.remote_path, confirm=True)
                     payload = data or b""
@@ -141,29 +147,30 @@ class ParamikoDriver(BaseDriver):
             return failed, None
         except paramiko.SSHException as exc:
             raise DeviceConnectionError(f"{self.target}: SFTP failed: {exc}") from None
-        remote = self._remote_sha256(spec.remote_path) if spec.verify else None
+        remote = self._remote_sha256(client, spec.remote_path) if spec.verify else None
         return self.transfer_outcome(req, started, payload, remote)
 
-    def _remote_sha256(self, path: str) -> str | None:
-        _, stdout, _ = self.client.exec_command(checksums.remote_sha256_command(path))
+    def _remote_sha256(self, client: paramiko.SSHClient, path: str) -> str | None:
+        _, stdout, _ = client.exec_command(checksums.remote_sha256_command(path))
         output = stdout.read().decode(errors="replace")
         return checksums.parse_sha256(output) if stdout.channel.recv_exit_status() == 0 else None
 
     def abort(self) -> None:
-        client = getattr(self, "client", None)
+        client = self.client
         transport = client.get_transport() if client is not None else None
         if transport is not None:
             transport.close()
 
     def is_alive(self) -> bool:
-        client = getattr(self, "client", None)
+        client = self.client
         transport = client.get_transport() if client is not None else None
         return bool(transport is not None and transport.is_active())
 
     def keepalive(self) -> None:
-        client = getattr(self, "client", None)
+        client = self.client
         send_keepalive(client.get_transport() if client is not None else None)
 
     def probe(self) -> dict[str, Any]:
+        assert self.client is not None  # probed right after a successful connect()
         transport = self.client.get_transport()
         return {"remote_version": transport.remote_version if transport else None}

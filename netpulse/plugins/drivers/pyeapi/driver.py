@@ -40,7 +40,7 @@ from netpulse.drivers.base import (
     DeviceConnectionError,
 )
 from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ExecutionRequest
+from netpulse.models.request import ConnectionArgs, ExecutionRequest
 from netpulse.plugins.drivers.pyeapi.errors import eapi_connection_error
 from netpulse.plugins.drivers.pyeapi.options import (
     TRANSPORTS,
@@ -72,9 +72,16 @@ class PyeapiDriver(BaseDriver):
     version_error: str | None = None
 
     @classmethod
-    def validate_request(cls, req: ExecutionRequest) -> None:
+    def port_of(cls, args: ConnectionArgs) -> int:
+        """eAPI's default port follows the transport: 443 for https (the default), 80 for http."""
+        if args.port:
+            return args.port
+        return 80 if (args.model_extra or {}).get("transport", "https") == "http" else 443
+
+    @classmethod
+    def validate_connection(cls, args: ConnectionArgs) -> None:
         # transport and encoding are checked by the allowlists (options.py).
-        if req.connection_args.username is None:
+        if args.username is None:
             raise ValueError("connection_args.username is required for the pyeapi driver")
 
     # --- session --------------------------------------------------------------------------
@@ -94,11 +101,6 @@ class PyeapiDriver(BaseDriver):
     @property
     def timeout(self) -> float:
         return float(self._extra.get("timeout", DEFAULT_TIMEOUT_S))
-
-    @property
-    def target(self) -> str:
-        port = self.args.port or (443 if self.transport == "https" else 80)
-        return f"{self.args.host}:{port}"
 
     def connect(self) -> None:
         """Build the eAPI client and send `show version`.

@@ -1,6 +1,6 @@
 """`greedy`: fill one node before the next (fewest nodes in use)."""
 
-from netpulse.nodes.schedulers import BaseScheduler, NodeLoad
+from netpulse.schedulers import BaseScheduler, NodeLoad
 
 
 class GreedyScheduler(BaseScheduler):

@@ -1,6 +1,6 @@
 """`least_load`: the node with the lowest share of its capacity in use (spreads devices)."""
 
-from netpulse.nodes.schedulers import BaseScheduler, NodeLoad
+from netpulse.schedulers import BaseScheduler, NodeLoad
 
 
 class LeastLoadScheduler(BaseScheduler):

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from typing import Any, ClassVar
 
 from ttp import ttp
-from ttp_templates import get_template
+from ttp_templates import get_template  # no stubs, no py.typed
 
 from netpulse.plugins.templates.ttp import safety
 from netpulse.templates.contract import (

@@ -19,7 +19,6 @@ from netpulse.models.job import DriverExecutionResult, JobError
 from netpulse.models.request import ExecutionRequest
 from netpulse.models.webhook import WebhookConfig
 from netpulse.webhooks import events, store
-from netpulse.webhooks.origins import origin_of
 
 
 def webhook_private_dict(webhook: WebhookConfig) -> dict[str, Any]:
@@ -76,48 +75,26 @@ def record_final_event(
         max_output_bytes=settings.max_output_bytes,
     )
     now = time.time()
-    origin = origin_of(webhook.url)
-    delivery_id = store.new_delivery_id(origin)
-    snapshot = {
-        "id": job_id,
-        "status": status,
-        "created_at": created_at.isoformat() if created_at else None,
-        "started_at": started_at.isoformat() if started_at else None,
-        "ended_at": ended_at.isoformat() if ended_at else None,
-        "meta": meta,
-    }
-    record = {
-        "id": delivery_id,
-        "webhook_id": "msg_" + job_id.replace("-", ""),
-        "job_id": job_id,
-        "event_type": payload["event_type"],
-        "caller": webhook.name,
-        "url": webhook.public_url(),
-        "state": store.PENDING,
-        "created_at": now,
-        "attempts": 0,
-        "retries_done": 0,
-        "next_at": now,
-        "updated_at": now,
-        "webhook": json.dumps(webhook_private_dict(webhook)),
-        "req": json.dumps(request_without_secrets(req)),
-        "job": json.dumps(snapshot, default=str),
-        "body": events.encode(payload),
-    }
-    flat: list[Any] = []
-    for key, value in record.items():
-        flat.extend((key, value))
-    tag = store.origin_tag(origin)
-    created = conn.register_script(store.RECORD_SCRIPT)(
-        keys=[
-            store.final_key(job_id),
-            store.delivery_key(delivery_id),
-            store.due_key(tag),
-            store.DUE_ORIGINS,
-            store.ALL,
-            store.job_key(job_id),
-            store.WAKE,
-        ],
-        args=[delivery_id, now, settings.retention_seconds, tag, *flat],
+    origin = store.origin_of(webhook.url)
+    delivery = store.Delivery.new(
+        delivery_id=store.new_delivery_id(origin),
+        job_id=job_id,
+        event_type=payload["event_type"],
+        caller=webhook.name,
+        url=webhook.public_url(),
+        webhook_json=json.dumps(webhook_private_dict(webhook)),
+        req=request_without_secrets(req),
+        job=store.JobSnapshot(
+            id=job_id,
+            status=status,
+            created_at=created_at.isoformat() if created_at else None,
+            started_at=started_at.isoformat() if started_at else None,
+            ended_at=ended_at.isoformat() if ended_at else None,
+            meta=meta,
+        ),
+        body=events.encode(payload),
+        now=now,
     )
-    return delivery_id if created else None
+    tag = store.origin_tag(origin)
+    created = store.scripts(conn).record(delivery, tag, settings.retention_seconds)
+    return delivery.id if created else None

@@ -29,9 +29,12 @@ from netpulse.config import Settings
 from netpulse.nodes import failover
 from netpulse.nodes.directory import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, NodeDirectory, node_queue
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog, wait_for_redis
+from netpulse.runtime.processes import process_gone
 from netpulse.runtime.redis_conn import connect
 from netpulse.sessions.pool import SessionPool
 from netpulse.templates import sandbox
+from netpulse.worker import task
+from netpulse.worker.pool import preload
 from netpulse.worker.registries import ThreadedStartedJobRegistry
 from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper
 from netpulse.worker.stranded import StrandedJobs
@@ -40,9 +43,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between a node thread's own RQ heartbeats (RQ would send one per job).
 HEARTBEAT_EVERY = 5.0
-
-#: The pool of the node this process runs, used by the job function (None elsewhere).
-CURRENT_POOL: SessionPool | None = None
 
 
 class SessionWorker(JobEndPublisher, OutcomeKeeper, SimpleWorker):
@@ -142,10 +142,7 @@ class NodeProcess:
         self.sandbox = sandbox.shared(settings)
 
     def run(self) -> None:
-        global CURRENT_POOL
-        CURRENT_POOL = self.pool
-        from netpulse.worker.pool import preload
-
+        task.use_session_pool(self.pool)
         preload()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stop.set())
@@ -210,7 +207,7 @@ class NodeProcess:
                 return self.workers[index]
             return self._new_worker(index)
 
-        def keep(worker: Any) -> None:
+        def keep(worker: SessionWorker) -> None:
             self.workers[index] = worker
 
         serve(
@@ -238,7 +235,7 @@ class NodeProcess:
         previous = self.directory.registration(self.name)
         if previous is None or not self.directory.beating_instance(self.name):
             return
-        if previous.hostname == socket.gethostname() and _process_gone(previous.pid):
+        if previous.hostname == socket.gethostname() and process_gone(previous.pid):
             log.warning(
                 "node %s: the previous process (pid %d) is gone; taking over its name",
                 self.name,
@@ -354,18 +351,6 @@ class NodeProcess:
                 self._outage.failed(exc)
             except Exception:
                 log.exception("node %s: failover check failed", self.name)
-
-
-def _process_gone(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _rq_log_level(level: str) -> str:

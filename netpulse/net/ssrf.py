@@ -1,12 +1,14 @@
-"""SSRF guard: decide whether a webhook may be delivered to an IP address.
+"""SSRF guard: decide whether NetPulse may send a request to an IP address.
 
-A URL check alone is not enough: a hostname can resolve to 127.0.0.1 or to the cloud metadata
-service, and can resolve differently a second later (DNS rebinding). So the guard judges the
-*resolved* addresses and the caller connects to one of those exact addresses ("pinning"),
-sending the original name in the Host header and TLS SNI (:func:`pinned_request_args`).
+Used for webhook deliveries and template downloads, the two places where a client's URL makes
+this server connect somewhere. A URL check alone is not enough: a hostname can resolve to
+127.0.0.1 or to the cloud metadata service, and can resolve differently a second later (DNS
+rebinding). So the guard judges the *resolved* addresses and the connection goes to one of
+those exact addresses ("pinning"), with the original name in the Host header and TLS SNI.
 
-Callers must also send with ``follow_redirects=False`` (a redirect would reach an unchecked
-address) and ``trust_env=False`` (a proxy from the environment would connect on our behalf).
+The clients of :mod:`netpulse.net.client` apply this module to every connection they open;
+code that sends through them needs nothing from here. The functions stay public for checks
+made before sending (``check_url`` when a request is validated) and for the tests.
 
 Precedence, strongest first:
 
@@ -32,6 +34,7 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -250,15 +253,18 @@ def _check_ip_uncached(addr: IPAddress, policy: DestinationPolicy) -> None:
             raise DestinationRefused(f"{addr} embeds the IPv4 address {inner}, which {reason}")
 
 
-def _literal(host: str) -> IPAddress | None:
+def ip_literal(host: str) -> IPAddress | None:
+    """``host`` as an IP address when it is written as one (IPv6 with or without brackets)."""
     try:
         return _parse_ip(host)
     except ValueError:
         return None
 
 
-def _select(host: str, candidates: Iterable[str], policy: DestinationPolicy) -> list[str]:
-    """Keep the allowed addresses in resolver order; raise if none is allowed."""
+def allowed_addresses(host: str, candidates: Iterable[str], policy: DestinationPolicy) -> list[str]:
+    """Keep the allowed addresses among ``host``'s resolved ``candidates``, in resolver order
+    (normalised, e.g. IPv6 compressed); raise DestinationRefused if none is allowed, naming
+    the first refusal, and DestinationUnresolvable if there is no candidate at all."""
     allowed: list[str] = []
     refused: list[DestinationRefused] = []
     seen: set[str] = set()
@@ -278,13 +284,13 @@ def _select(host: str, candidates: Iterable[str], policy: DestinationPolicy) -> 
     if not refused:
         raise DestinationUnresolvable(host, "the resolver returned no address")
     first = refused[0].reason
-    if _literal(host) is not None:
+    if ip_literal(host) is not None:
         raise DestinationRefused(first)
     others = f" and {len(refused) - 1} more refused address(es)" if len(refused) > 1 else ""
     raise DestinationRefused(f"{host} resolves only to refused addresses: {first}{others}")
 
 
-def _sockaddr_hosts(infos: Iterable[tuple]) -> list[str]:
+def _sockaddr_hosts(infos: Iterable[tuple[Any, ...]]) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
@@ -295,28 +301,29 @@ async def resolve_and_check(host: str, port: int, policy: DestinationPolicy) -> 
     fails, DestinationRefused when no resolved address is allowed. Bound the wait with the
     request timeout (``asyncio.wait_for``): system resolvers can be slow.
     """
-    if (literal := _literal(host)) is not None:
-        return _select(host, [str(literal)], policy)
+    if (literal := ip_literal(host)) is not None:
+        return allowed_addresses(host, [str(literal)], policy)
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise DestinationUnresolvable(host, _resolver_error(exc)) from exc
-    return _select(host, _sockaddr_hosts(infos), policy)
+        raise DestinationUnresolvable(host, resolver_error(exc)) from exc
+    return allowed_addresses(host, _sockaddr_hosts(infos), policy)
 
 
 def resolve_and_check_sync(host: str, port: int, policy: DestinationPolicy) -> list[str]:
     """Blocking twin of :func:`resolve_and_check`, for code that has no event loop."""
-    if (literal := _literal(host)) is not None:
-        return _select(host, [str(literal)], policy)
+    if (literal := ip_literal(host)) is not None:
+        return allowed_addresses(host, [str(literal)], policy)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise DestinationUnresolvable(host, _resolver_error(exc)) from exc
-    return _select(host, _sockaddr_hosts(infos), policy)
+        raise DestinationUnresolvable(host, resolver_error(exc)) from exc
+    return allowed_addresses(host, _sockaddr_hosts(infos), policy)
 
 
-def _resolver_error(exc: BaseException) -> str:
+def resolver_error(exc: BaseException) -> str:
+    """A resolver failure as the short text a DestinationUnresolvable carries."""
     if isinstance(exc, socket.gaierror) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
@@ -351,7 +358,7 @@ def check_url(url: str) -> tuple[str, str, int]:
     host = parsed.raw_host.decode("ascii")
     if not host:
         raise ValueError(f"Webhook URL {url!r} has no host.")
-    if _literal(host) is None and not _HOSTNAME.fullmatch(host):
+    if ip_literal(host) is None and not _HOSTNAME.fullmatch(host):
         raise ValueError(f"Webhook URL {url!r} has an invalid host name {host!r}.")
     if "%" in host:
         raise ValueError(f"Webhook URL {url!r} uses an IPv6 zone id, which is not supported.")
@@ -366,7 +373,7 @@ def check_url(url: str) -> tuple[str, str, int]:
     return parsed.scheme, host, port
 
 
-def pinned_request_args(url: str, ip: str) -> tuple[str, dict[str, str], dict]:
+def pinned_request_args(url: str, ip: str) -> tuple[str, dict[str, str], dict[str, str]]:
     """Return ``(url_on_ip, headers, extensions)`` to send a request to ``url`` via ``ip``.
 
     The URL's host is replaced by the checked IP (IPv6 in brackets) so no second DNS lookup

@@ -14,18 +14,16 @@ are attempted again when the lease ends: delivery stays at-least-once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from netpulse.webhooks import store
-from netpulse.webhooks.metrics import LATENCY_BUCKETS
+from netpulse.webhooks.delivery.metrics import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +36,8 @@ class AttemptRecord:
     tag: str
     #: the record's attempt count when this attempt started (FINISH ignores a stale outcome)
     attempts_before: int
-    attempt: dict[str, Any]
-    fields: dict[str, Any]
-    next_at: float | None
+    entry: store.AttemptLogEntry
+    change: store.AttemptChange
     verdict: str
     latency: float
     exhausted: bool = False
@@ -58,22 +55,11 @@ class AttemptRecord:
         return counts
 
 
-def _redis_value(value: Any) -> str | bytes | int | float:
-    """A record field as Redis stores it (None as empty, anything unusual as text)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str | bytes | int | float):
-        return value
-    return str(value)
-
-
 class OutcomeJournal:
     def __init__(self, redis: aioredis.Redis, retention: int) -> None:
         self.redis = redis
         self.retention = retention
-        self._finish = redis.register_script(store.FINISH_SCRIPT)
+        self.scripts = store.scripts(redis)
         self._pending: list[AttemptRecord] = []
         self._ready = asyncio.Event()
         self._closing = False
@@ -107,27 +93,6 @@ class OutcomeJournal:
         self._closing = True
         self._ready.set()
 
-    def _arguments(self, record: AttemptRecord) -> tuple[list[str], list[Any]]:
-        flat: list[Any] = []
-        for name, value in record.fields.items():
-            flat.extend((name, _redis_value(value)))
-        keys = [
-            store.delivery_key(record.delivery_id),
-            store.attempts_key(record.delivery_id),
-            store.due_key(record.tag),
-            store.DUE_ORIGINS,
-        ]
-        args = [
-            record.delivery_id,
-            json.dumps(record.attempt, default=str),
-            self.retention,
-            record.next_at if record.next_at is not None else "",
-            record.tag,
-            record.attempts_before,
-            *flat,
-        ]
-        return keys, args
-
     async def flush(self) -> bool:
         """Write what is pending now; False (and the records kept) when Redis is unreachable.
 
@@ -143,11 +108,18 @@ class OutcomeJournal:
         latency_sum = 0.0
         for record in batch:
             try:
-                keys, args = self._arguments(record)
+                await self.scripts.finish(
+                    record.delivery_id,
+                    record.tag,
+                    record.attempts_before,
+                    record.entry,
+                    record.change,
+                    self.retention,
+                    client=pipe,
+                )
             except Exception:
                 log.exception("attempt outcome of %s cannot be stored; dropped", record.delivery_id)
                 continue
-            await self._finish(keys=keys, args=args, client=pipe)
             counts.update(record.counters())
             latency_sum += record.latency
         for name, count in counts.items():

@@ -14,7 +14,6 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -22,37 +21,28 @@ from redis.exceptions import RedisError
 
 from netpulse import __version__
 from netpulse.config import Settings
-from netpulse.models.request import ExecutionRequest
+from netpulse.models.request import STORED, ExecutionRequest
 from netpulse.models.webhook import WebhookConfig
+from netpulse.net.client import make_client, short_reason
+from netpulse.net.ssrf import DestinationPolicy
 from netpulse.runtime.outage import OutageLog, is_outage
-from netpulse.webhooks import retry, ssrf, store
+from netpulse.webhooks import store
 from netpulse.webhooks.callers import (
     AttemptOutcome,
     DeliveryContext,
     GiveUp,
     RetryDelivery,
+    Verdict,
 )
 from netpulse.webhooks.callers import registry as callers
-from netpulse.webhooks.heartbeat import ServiceHeartbeat
-from netpulse.webhooks.http import make_client
-from netpulse.webhooks.journal import AttemptRecord, OutcomeJournal
-from netpulse.webhooks.origins import OriginGate
+from netpulse.webhooks.delivery import retry
+from netpulse.webhooks.delivery.heartbeat import ServiceHeartbeat
+from netpulse.webhooks.delivery.journal import AttemptRecord, OutcomeJournal
+from netpulse.webhooks.delivery.origins import OriginGate
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"NetPulse-Webhook/{__version__}"
-
-
-@dataclass
-class JobSnapshot:
-    """The job as it was when its event was recorded (what `call(job=...)` receives)."""
-
-    id: str
-    status: str
-    created_at: str | None
-    started_at: str | None
-    ended_at: str | None
-    meta: dict[str, Any]
 
 
 class DeliveryService:
@@ -60,7 +50,7 @@ class DeliveryService:
         self.redis = redis
         self.settings = settings
         cfg = settings.webhooks
-        self.policy = ssrf.DestinationPolicy.from_lists(
+        self.policy = DestinationPolicy.from_lists(
             allow=cfg.allow_cidrs, deny=cfg.deny_cidrs, deny_private=cfg.deny_private
         )
         self.gate = OriginGate(
@@ -77,16 +67,14 @@ class DeliveryService:
             for s in ([cfg.signing_secret] if cfg.signing_secret else [])
             + list(cfg.previous_signing_secrets)
         ]
-        self.http = make_client(cfg.max_in_flight)
+        # Every caller sends through this client: the policy is applied to each connection.
+        self.http = make_client(self.policy, cfg.max_in_flight)
         self.journal = OutcomeJournal(redis, retention=cfg.retention_seconds)
         self._tasks: set[asyncio.Task[None]] = set()
         #: Set when there may be something to claim: a new event (wake list), a destination
         #: with room again, or a stop request.
         self._kick = asyncio.Event()
-        self._claim = redis.register_script(store.CLAIM_SCRIPT)
-        self._drop = redis.register_script(store.DROP_SCRIPT)
-        self._schedule = redis.register_script(store.SCHEDULE_SCRIPT)
-        self._renew = redis.register_script(store.RENEW_SCRIPT)
+        self.scripts = store.scripts(redis)
         #: deliveries this process has claimed and not finished: id -> origin tag
         self._held: dict[str, str] = {}
         #: Global slots only origins holding no delivery in this process may take, so that
@@ -175,7 +163,7 @@ class DeliveryService:
                 pipe = self.redis.pipeline(transaction=False)
                 until = time.time() + lease
                 for tag, ids in by_tag.items():
-                    await self._renew(keys=[store.due_key(tag)], args=[until, *ids], client=pipe)
+                    await self.scripts.renew(tag, until, ids, client=pipe)
                 await pipe.execute()
             except RedisError as exc:
                 self._redis_trouble("renewing delivery leases", exc)
@@ -235,17 +223,13 @@ class DeliveryService:
         if free <= 0:
             return 1.0  # a finishing delivery kicks the loop
         now = time.time()
-        tags = [t.decode() for t in await self.redis.zrangebyscore(store.DUE_ORIGINS, "-inf", now)]
+        tags = store.members(await self.redis.zrangebyscore(store.DUE_ORIGINS, "-inf", now))
         plan, retry_at = self._plan_claims(tags, free, now)
         claimed: list[tuple[str, str]] = []
         if plan:
             pipe = self.redis.pipeline(transaction=False)
             for tag, budget in plan:
-                await self._claim(
-                    keys=[store.due_key(tag), store.DUE_ORIGINS],
-                    args=[now, cfg.lease_seconds, budget, tag],
-                    client=pipe,
-                )
+                await self.scripts.claim(tag, now, cfg.lease_seconds, budget, client=pipe)
             for (tag, _), ids in zip(plan, await pipe.execute(), strict=True):
                 claimed.extend((tag, raw_id.decode()) for raw_id in ids)
         if not claimed:
@@ -253,7 +237,7 @@ class DeliveryService:
                 store.DUE_ORIGINS, f"({now}", "+inf", start=0, num=1, withscores=True
             )
             if upcoming:
-                retry_at = min(retry_at, upcoming[0][1])
+                retry_at = min(retry_at, float(upcoming[0][1]))
             return max(retry_at - time.time(), 0.001)
         pipe = self.redis.pipeline(transaction=False)
         for _, delivery_id in claimed:
@@ -324,30 +308,27 @@ class DeliveryService:
                 self._kick.set()
 
     async def _attempt(self, tag: str, delivery_id: str, raw: dict[bytes, bytes]) -> None:
-        if not raw or raw.get(b"state") != store.PENDING.encode():
+        delivery = store.Delivery.from_hash(raw) if raw else None
+        if delivery is None or delivery.state != store.PENDING:
             # Delivered, failed or expired since it was queued (a redelivery may requeue it).
-            await self._drop(keys=[store.due_key(tag), store.DUE_ORIGINS], args=[delivery_id, tag])
+            await self.scripts.drop(delivery_id, tag)
             return
-        delivery = store.Delivery.from_hash(raw)
         async with self.gate.slot(tag):
             blocked_until = self.gate.blocked_until(tag)
             if blocked_until > time.time():
                 # The destination was backed off while this one waited for a slot: no attempt
                 # now; it is due again when the back-off ends.
-                await self._schedule(
-                    keys=[store.due_key(tag), store.DUE_ORIGINS],
-                    args=[delivery_id, blocked_until, tag, "1"],
-                )
+                await self.scripts.schedule(delivery_id, tag, blocked_until, only_if_due=True)
                 return
             started = time.monotonic()
-            outcome = AttemptOutcome("retry", reason="delivery interrupted")
+            outcome = AttemptOutcome(Verdict.RETRY, reason="delivery interrupted")
             try:
                 outcome = await self._run_caller(delivery)
             finally:
                 latency = time.monotonic() - started
                 self.gate.record(
                     tag,
-                    succeeded=outcome.verdict == "success",
+                    succeeded=outcome.verdict == Verdict.SUCCESS,
                     counts_as_failure=not outcome.refused,
                 )
         self._record(tag, delivery, outcome, latency)
@@ -358,8 +339,15 @@ class DeliveryService:
             # own config, and a cache would need a deep copy, which costs more.
             webhook = WebhookConfig.model_validate_json(delivery.webhook_json)
             caller = callers.get(delivery.caller)(webhook)
+            # Checked against its driver when it was submitted: read back as stored, so this
+            # process never loads a driver plugin (models.plugins).
+            req = ExecutionRequest.model_validate(
+                {**delivery.req, "webhook": webhook}, context=STORED
+            )
         except Exception as exc:
-            return AttemptOutcome("give_up", reason=f"webhook cannot be delivered: {exc}")
+            log.warning("delivery %s cannot be delivered: %s", delivery.id, exc)
+            reason = short_reason(f"webhook cannot be delivered: {exc}")
+            return AttemptOutcome(Verdict.GIVE_UP, reason=reason)
         event = json.loads(delivery.body)
         secrets = list(self.secrets)
         if webhook.secret is not None:
@@ -374,15 +362,10 @@ class DeliveryService:
             http=self.http,
         )
         try:
-            req: Any = ExecutionRequest.model_validate({**delivery.req, "webhook": webhook})
-        except Exception:
-            req = {**delivery.req, "webhook": webhook}
-        job = JobSnapshot(**{k: delivery.job.get(k) for k in JobSnapshot.__dataclass_fields__})
-        try:
             outcome = await asyncio.wait_for(
                 caller.acall(
                     req=req,
-                    job=job,
+                    job=store.JobSnapshot.from_record(delivery.job),
                     result=event.get("result"),
                     event=event,
                     body=delivery.body,
@@ -393,18 +376,22 @@ class DeliveryService:
                 timeout=webhook.timeout + 5,
             )
         except RetryDelivery as exc:
-            return AttemptOutcome("retry", reason=str(exc), retry_after=exc.after)
+            return AttemptOutcome(Verdict.RETRY, reason=str(exc), retry_after=exc.after)
         except GiveUp as exc:
-            return AttemptOutcome("give_up", reason=str(exc))
+            return AttemptOutcome(Verdict.GIVE_UP, reason=str(exc))
         except TimeoutError:
-            return AttemptOutcome("retry", reason=f"caller timed out after {webhook.timeout:g} s")
+            reason = f"caller timed out after {webhook.timeout:g} s"
+            return AttemptOutcome(Verdict.RETRY, reason=reason)
+        except retry.TRANSPORT_ERRORS as exc:
+            # A caller that let the client's error through (a refused destination included).
+            return retry.classify_exception(exc)
         except Exception as exc:
             log.warning(
                 "delivery %s: caller %s raised", delivery.id, delivery.caller, exc_info=True
             )
-            reason = retry.short_reason(f"caller error: {type(exc).__name__}: {exc}")
-            return AttemptOutcome("retry", reason=reason)
-        return outcome if outcome is not None else AttemptOutcome("success")
+            reason = short_reason(f"caller error: {type(exc).__name__}: {exc}")
+            return AttemptOutcome(Verdict.RETRY, reason=reason)
+        return outcome if outcome is not None else AttemptOutcome(Verdict.SUCCESS)
 
     def _policy_for(self, webhook: dict[str, Any]) -> retry.RetryPolicy:
         cfg = self.settings.webhooks
@@ -425,55 +412,53 @@ class DeliveryService:
         state = store.PENDING
         next_at: float | None = None
         exhausted = False
-        if outcome.verdict == "success":
+        if outcome.verdict == Verdict.SUCCESS:
             state = store.SUCCEEDED
-        elif outcome.verdict == "give_up":
+        elif outcome.verdict == Verdict.GIVE_UP:
             state = store.FAILED
         else:
             policy = self._policy_for(delivery.webhook)
-            verdict = retry.Verdict("retry", outcome.reason, outcome.retry_after)
-            delay = retry.next_attempt_delay(policy, delivery.retries_done, verdict, self._rng)
+            delay = retry.next_attempt_delay(policy, delivery.retries_done, outcome, self._rng)
             if delay is None:
                 state, exhausted = store.FAILED, True
             else:
                 next_at = now + delay
-        attempt = {
-            "attempt": attempt_no,
-            "at": now,
-            "url": delivery.url,
-            "status_code": outcome.status_code,
-            "latency_ms": round(latency * 1000, 3),
-            "verdict": outcome.verdict,
-            "error": None if outcome.verdict == "success" else outcome.reason,
-            "remote_ip": outcome.remote_ip,
-            "response_body": outcome.response_body,
-            "next_attempt_at": next_at,
-        }
-        fields: dict[str, Any] = {
-            "state": state,
-            "attempts": attempt_no,
-            "updated_at": now,
-            "last_status_code": outcome.status_code or "",
-            "last_error": "" if outcome.verdict == "success" else outcome.reason,
-            "next_at": next_at if next_at is not None else "",
-        }
-        if state == store.PENDING:
-            fields["retries_done"] = delivery.retries_done + 1
+        error = None if outcome.verdict == Verdict.SUCCESS else outcome.reason
+        entry = store.AttemptLogEntry(
+            attempt=attempt_no,
+            at=now,
+            url=delivery.url,
+            status_code=outcome.status_code,
+            latency_ms=round(latency * 1000, 3),
+            verdict=outcome.verdict,
+            error=error,
+            remote_ip=outcome.remote_ip,
+            response_body=outcome.response_body,
+            next_attempt_at=next_at,
+        )
+        change = store.AttemptChange(
+            state=state,
+            attempts=attempt_no,
+            updated_at=now,
+            last_status_code=outcome.status_code,
+            last_error=error or "",
+            next_at=next_at,
+            retries_done=delivery.retries_done + 1 if state == store.PENDING else None,
+        )
         self.journal.add(
             AttemptRecord(
                 delivery_id=delivery.id,
                 tag=tag,
                 attempts_before=delivery.attempts,
-                attempt=attempt,
-                fields=fields,
-                next_at=next_at,
+                entry=entry,
+                change=change,
                 verdict=outcome.verdict,
                 latency=latency,
                 exhausted=exhausted,
                 refused=outcome.refused,
             )
         )
-        if outcome.verdict != "success":
+        if outcome.verdict != Verdict.SUCCESS:
             log.warning(
                 "webhook %s for job %s to %s: attempt %d failed (%s)%s",
                 delivery.id,

@@ -18,6 +18,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from redis import Redis
 
+from netpulse.runtime.redis_conn import redis_text
 from netpulse.webhooks import store
 
 LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -28,7 +29,8 @@ class WebhookMetricsCollector(Collector):
         self.redis = redis
 
     def collect(self) -> Iterator[Metric]:
-        raw = {k.decode(): v.decode() for k, v in (self.redis.hgetall(store.STATS) or {}).items()}
+        stats = self.redis.hgetall(store.STATS) or {}
+        raw = {redis_text(k): redis_text(v) for k, v in stats.items()}
 
         def count(name: str) -> float:
             return float(raw.get(name, 0))

@@ -1,29 +1,35 @@
-"""Read RQ jobs back as the contract's `JobInResponse`."""
+"""Read RQ jobs back as the contract's `JobInResponse`.
+
+Shaping only: finding and loading jobs is ``netpulse.dispatch.jobs``'s.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from redis import Redis
-from rq.exceptions import NoSuchJobError
-from rq.job import JOB_ID_PATTERN, Job, JobStatus
+from rq.job import Job, JobStatus
 
 from netpulse.models.job import (
     DriverExecutionResult,
     JobError,
+    JobErrorType,
     JobInResponse,
     JobResult,
     ResultType,
 )
-from netpulse.worker.errors import error_from_exc_string
 
-FINAL_STATUSES = {
-    JobStatus.FINISHED,
-    JobStatus.FAILED,
-    JobStatus.STOPPED,
-    JobStatus.CANCELED,
-}
+
+def error_from_exc_string(exc_string: str | None) -> JobError:
+    """Best-effort error for a failure RQ only kept as a traceback string (no callback ran
+    and no error was stored in the job's meta)."""
+    lines = [line for line in (exc_string or "").strip().splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else "the job failed"
+    if "Work-horse terminated unexpectedly" in (exc_string or ""):
+        return JobError(type=JobErrorType.WORKER_KILLED, message=last)
+    if "stopped" in last.lower():
+        return JobError(type=JobErrorType.STOPPED, message=last)
+    return JobError(type=JobErrorType.EXCEPTION, message=last)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -48,7 +54,10 @@ def job_result(job: Job, status: str, base_url: str = "") -> JobResult | None:
         error = job.meta.get("error")
         if error is None:
             if status == JobStatus.CANCELED:
-                error = {"type": "canceled", "message": "the job was canceled before it ran"}
+                error = {
+                    "type": JobErrorType.CANCELED,
+                    "message": "the job was canceled before it ran",
+                }
             else:
                 latest = job.latest_result()
                 exc_string = latest.exc_string if latest is not None else None
@@ -59,9 +68,10 @@ def job_result(job: Job, status: str, base_url: str = "") -> JobResult | None:
 
 
 def to_response(job: Job, base_url: str = "") -> JobInResponse:
-    status = job.get_status(refresh=False) or JobStatus.QUEUED
-    status = status.value if hasattr(status, "value") else str(status)
-    if status == "rate_limited":  # waiting for its device's earlier jobs: queued, to clients
+    state = job.get_status(refresh=False) or JobStatus.QUEUED
+    status = state.value if isinstance(state, JobStatus) else str(state)
+    if status == JobStatus.RATE_LIMITED.value:
+        # Waiting for its device's earlier jobs: queued, to clients.
         status = JobStatus.QUEUED.value
     meta: dict[str, Any] = job.meta or {}
     return JobInResponse(
@@ -80,22 +90,3 @@ def to_response(job: Job, base_url: str = "") -> JobInResponse:
         duration=_seconds(job.started_at, job.ended_at),
         queue_time=_seconds(job.enqueued_at, job.started_at),
     )
-
-
-#: Longest job id looked up; ids are UUIDs, and RQ allows only letters, digits, ``_`` and ``-``.
-MAX_JOB_ID_LENGTH = 128
-
-
-def valid_job_id(job_id: str) -> bool:
-    """Whether ``job_id`` could name a job at all (checked before any Redis key is built)."""
-    return len(job_id) <= MAX_JOB_ID_LENGTH and JOB_ID_PATTERN.fullmatch(job_id) is not None
-
-
-def fetch_job(conn: Redis, job_id: str) -> Job | None:
-    """The job, or None when no job has that id (also for an id RQ would refuse outright)."""
-    if not valid_job_id(job_id):
-        return None
-    try:
-        return Job.fetch(job_id, connection=conn)
-    except NoSuchJobError:
-        return None

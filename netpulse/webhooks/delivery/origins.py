@@ -14,13 +14,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from netpulse.webhooks.store import origin_of
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+__all__ = ["OriginGate", "OriginState", "origin_of"]
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Outbound HTTP: the destination policy (SSRF guard) and the clients that apply it."""
