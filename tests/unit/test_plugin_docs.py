@@ -56,3 +56,32 @@ def test_the_example_driver_checks_its_connection(echo: Any) -> None:
 
 def test_the_facade_exports_what_it_lists() -> None:
     assert all(hasattr(plugin_api, name) for name in plugin_api.__all__)
+
+
+WEBHOOKS_DOC = PLUGINS_DOC.parent / "webhooks.md"
+ALLOWED_IMPORTS = {"__future__", "netpulse.plugin_api", "json", "time", "typing"}
+
+
+def caller_example(first_line: str) -> Any:
+    blocks = re.findall(r"```python\n(.*?)```", WEBHOOKS_DOC.read_text(), flags=re.S)
+    [code] = [b for b in blocks if b.startswith(first_line)]
+    imports = set(re.findall(r"^from (\S+) import|^import (\S+)", code, flags=re.M))
+    assert {a or b for a, b in imports} <= ALLOWED_IMPORTS, imports
+    namespace: dict[str, Any] = {"__name__": "caller_example"}
+    exec(compile(code, str(WEBHOOKS_DOC), "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize(
+    ("first_line", "name", "webhook_name"),
+    [
+        ("# netpulse/plugins/webhooks/chat/__init__.py", "ChatWebHookCaller", "chat"),
+        ("# netpulse_pager.py", "PagerCaller", "pager"),
+    ],
+)
+def test_the_example_callers_use_only_the_public_contract(
+    first_line: str, name: str, webhook_name: str
+) -> None:
+    cls = caller_example(first_line)[name]
+    assert issubclass(cls, plugin_api.BaseWebHookCaller)
+    assert cls.webhook_name == webhook_name
