@@ -16,6 +16,7 @@ from rq.job import JOB_ID_PATTERN, Job, JobStatus
 from rq.rate_limit import RateLimitRegistry
 
 from netpulse.errors import Conflict, NotFound, Unprocessable
+from netpulse.nodes.directory import node_queue
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
 from netpulse.worker.callbacks import record_canceled
 from netpulse.worker.job_end import publish_job_end
@@ -142,14 +143,19 @@ def find_jobs(
     queue: str | None,
     host: str | None,
     limit: int,
+    node: str | None = None,
 ) -> list[Job]:
-    """Up to ``limit`` jobs, registry by registry, filtered by status, queue and device host.
+    """Up to ``limit`` jobs, registry by registry, filtered by status, queue, worker node
+    (the jobs of its queue, ``NodeQ_<node>``) and device host.
 
     A job waiting for its device's slot (RQ's ``rate_limited``) counts as ``queued``.
     """
     found: list[Job] = []
     waiting = _waiting_ids(conn) if status_filter in (None, JobStatus.QUEUED.value) else []
-    for name in _queue_names(conn, queue):
+    names = _queue_names(conn, queue)
+    if node is not None:
+        names = [n for n in names if n == node_queue(node)] if queue else [node_queue(node)]
+    for name in names:
         ids = list(dict.fromkeys(_job_ids(conn, name, status_filter)))
         ids += [i for i in waiting if i not in ids]
         for start in range(0, len(ids), FETCH_CHUNK):

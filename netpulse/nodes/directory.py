@@ -17,6 +17,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
@@ -87,7 +88,8 @@ class NodeInfo:
             "pid": self.pid,
             "hostname": self.hostname,
             "queues": [node_queue(self.name)],
-            "birth_at": self.started_at,
+            # An ISO 8601 string, as RQ workers' `birth_at` (the public client reads a string).
+            "birth_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
             "capacity": self.capacity,
             "threads": self.threads,
             "load": round(len(self.devices) / self.capacity, 4) if self.capacity else None,

@@ -138,6 +138,18 @@ def release_device_slots(conn: Redis, directory: NodeDirectory, node: str) -> in
     return promoted
 
 
+#: How many lost nodes were failed over since this Redis was started (``/system/stats``'s
+#: ``self_healing.total_triggers``).
+FAILOVERS = "netpulse:failovers"
+
+
+def failover_count(conn: Redis) -> int:
+    """Lost nodes failed over so far (a restarted node recovering its own previous life is
+    not counted: nothing failed over to another node)."""
+    value = conn.get(FAILOVERS)
+    return int(value) if value is not None else 0
+
+
 def recover_lost_node(conn: Redis, directory: NodeDirectory, node: str, settings: Settings) -> None:
     """Failover for a node that stopped beating (called by every live node; one wins the lock)."""
     with failover_lock(conn, node) as acquired:
@@ -152,6 +164,7 @@ def recover_lost_node(conn: Redis, directory: NodeDirectory, node: str, settings
                 "node %s: %d queued job(s) of unknown devices stay in its queue", node, leftover
             )
         directory.forget(node)
+        conn.incr(FAILOVERS)
         log.warning("node %s removed; %d running job(s) failed", node, len(failed))
 
 

@@ -349,28 +349,28 @@ def test_device_test_closed_port_says_refused(system: httpx.Client, driver: str)
         args["device_type"] = "ios"
     body = device_test(system, driver, args)
     assert body["success"] is False
-    assert body["error"]["type"] == "connection"
-    assert f"127.0.0.1:{port} refused the TCP connection" in body["error"]["message"]
+    assert body["error_type"] == "connection"
+    assert f"127.0.0.1:{port} refused the TCP connection" in body["error"]
 
 
 def test_device_test_pyeapi_wrong_password(system: httpx.Client, eapi: EapiServer) -> None:
     body = device_test(system, "pyeapi", eapi.connection_args(password="wrong-pw"))
     assert body["success"] is False
-    assert body["error"]["type"] == "authentication"
+    assert body["error_type"] == "authentication"
     assert "wrong-pw" not in str(body)
 
 
 def test_device_test_napalm_wrong_password(system: httpx.Client, napalm_ios: LabDevice) -> None:
     body = device_test(system, "napalm", napalm_ios_args(napalm_ios, password="wrong-pw"))
     assert body["success"] is False
-    assert body["error"]["type"] == "authentication"
+    assert body["error_type"] == "authentication"
     assert "wrong-pw" not in str(body)
 
 
 def test_device_test_napalm_eos_wrong_password(system: httpx.Client, eapi: EapiServer) -> None:
     body = device_test(system, "napalm", napalm_eos_args(eapi, password="wrong-pw"))
     assert body["success"] is False
-    assert body["error"]["type"] == "authentication"
+    assert body["error_type"] == "authentication"
 
 
 def test_device_test_pyeapi_silent_endpoint_times_out(system: httpx.Client) -> None:
@@ -381,13 +381,13 @@ def test_device_test_pyeapi_silent_endpoint_times_out(system: httpx.Client) -> N
         args = {"host": "127.0.0.1", "port": port, "transport": "http", "timeout": 1}
         body = device_test(system, "pyeapi", {**args, "username": "a", "password": "b"})
     assert body["success"] is False
-    assert body["error"]["type"] == "timeout"
-    assert f"127.0.0.1:{port} did not answer within 1 s" in body["error"]["message"]
+    assert body["error_type"] == "timeout"
+    assert f"127.0.0.1:{port} did not answer within 1 s" in body["error"]
 
 
 def test_device_test_pyeapi_untrusted_certificate(system: httpx.Client) -> None:
     with EapiServer(tls=True) as server:
         body = device_test(system, "pyeapi", server.connection_args(verify=True))
     assert body["success"] is False
-    assert body["error"]["type"] == "connection"
-    assert "TLS certificate is not trusted" in body["error"]["message"]
+    assert body["error_type"] == "connection"
+    assert "TLS certificate is not trusted" in body["error"]

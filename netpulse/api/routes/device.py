@@ -153,10 +153,14 @@ async def test_connection(body: TestRequest, request: Request) -> Any:
 def _test_reply(
     body: TestRequest, started: float, result: dict[str, Any], error: dict[str, str] | None
 ) -> dict[str, Any]:
+    """The original's reply: ``error`` is the sentence (the public client reads a string);
+    ``error_type`` says which kind of failure it was (``connection``, ``authentication``,
+    ``timeout``, ...), an extra the client keeps."""
     return {
         "success": error is None,
         "latency": round(time.monotonic() - started, 6),
-        "error": error,
+        "error": None if error is None else error["message"],
+        "error_type": None if error is None else str(error["type"]),
         "result": {"driver": body.driver, "host": body.connection_args.host, **result},
         "timestamp": datetime.now(UTC).isoformat(),
     }

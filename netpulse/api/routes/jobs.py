@@ -90,12 +90,12 @@ def list_jobs(
     conn: Redis = Depends(get_redis),
     request: Request = None,  # type: ignore[assignment]
 ) -> list[JobInResponse]:
-    """Jobs, newest registries first, filtered by status, queue and device host."""
+    """Jobs, newest registries first, filtered by status, queue, worker node and host."""
     if status_filter is not None and status_filter not in jobs.STATUS_VALUES:
         raise InvalidRequest(
             f"unknown status {status_filter!r}; valid: {', '.join(jobs.STATUS_VALUES)}"
         )
-    found = jobs.find_jobs(conn, status_filter, queue, host, limit)
+    found = jobs.find_jobs(conn, status_filter, queue, host, limit, node=node)
     return _listed(found, base_url(request))
 
 

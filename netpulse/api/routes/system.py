@@ -16,6 +16,7 @@ from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 from netpulse.api.deps import get_app_settings, get_redis
 from netpulse.config import Settings
 from netpulse.nodes.directory import NodeDirectory
+from netpulse.nodes.failover import failover_count
 from netpulse.runtime.redis_conn import redis_text
 from netpulse.webhooks.delivery.heartbeat import live_services
 from netpulse.worker.pool_directory import PoolDirectory
@@ -104,7 +105,7 @@ def stats(request: Request, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
         totals["succeeded"] += queue.finished_job_registry.count
         totals["failed"] += queue.failed_job_registry.count
     return {
-        "status": "ok",
+        "status": "online",
         "workers": {
             "total": len(all_workers),
             "pinned": node_threads,
@@ -115,8 +116,8 @@ def stats(request: Request, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
         },
         "jobs": {**totals, "total": sum(totals.values())},
         "nodes": {"active": len(nodes), "total_capacity": sum(n.capacity for n in nodes)},
-        "self_healing": {"total_triggers": 0},
-        "uptime_seconds": round(time.time() - request.app.state.started_at, 3),
+        "self_healing": {"total_triggers": failover_count(conn)},
+        "uptime_seconds": int(time.time() - request.app.state.started_at),
     }
 
 

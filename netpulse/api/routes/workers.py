@@ -103,8 +103,28 @@ def stop_workers(
     node: str | None = None,
     host: str | None = None,
     conn: Redis = Depends(get_redis),
+    settings: Settings = Depends(get_app_settings),
 ) -> list[str]:
+    """Stop the matching FIFO workers; with ``host``, drain the nodes holding that host."""
+    if host:
+        return _drain_nodes_holding(conn, settings, queue, node, host)
     names = [w.name for w in _matching(conn, queue, node)]
     for name in names:
         send_shutdown_command(conn, name)
     return names
+
+
+def _drain_nodes_holding(
+    conn: Redis, settings: Settings, queue: str | None, node: str | None, host: str
+) -> list[str]:
+    """Drain each live node holding a device of ``host`` while another live node remains to
+    take its devices (the last one is kept: draining it would strand them)."""
+    directory = NodeDirectory(conn)
+    drained = []
+    for view in _nodes(conn, queue, node, host):
+        live = [n for n in directory.nodes() if n.alive and not n.draining]
+        if view["status"] != "alive" or not [n for n in live if n.name != view["name"]]:
+            continue
+        drain(conn, directory, view["name"], settings)
+        drained.append(view["name"])
+    return drained

@@ -1,0 +1,87 @@
+"""The public client (`netpulse-sdk` 0.4) against the running system, through its own methods
+(not raw HTTP): what a team moving from the original NetPulse calls every day."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import netpulse_sdk
+import pytest
+
+from netpulse.runtime.ports import free_port
+from tests.conftest import API_KEY, NODE_NAME
+from tests.integration.helpers import device, run, ssh_args
+
+
+@pytest.fixture
+def client(system: httpx.Client, controller_url: str) -> Iterator[Any]:
+    with netpulse_sdk.NetPulseClient(base_url=controller_url, api_key=API_KEY) as sdk:
+        yield sdk
+
+
+def test_list_workers_parses_fifo_workers_and_the_node(client: Any) -> None:
+    workers = client.list_workers()
+    kinds = {w.name: getattr(w, "kind", None) for w in workers}
+    assert kinds.get(NODE_NAME) == "node"
+    assert "fifo" in kinds.values()
+    node = next(w for w in workers if w.name == NODE_NAME)
+    assert node.birth_at and node.birth_at[:4].isdigit()  # an ISO time, as the client expects
+
+
+def test_a_failed_connection_test_keeps_its_message(client: Any) -> None:
+    port = free_port()
+    result = client.test_connection(
+        "127.0.0.1",
+        connection_args={
+            "device_type": "cisco_ios",
+            "username": "u",
+            "password": "p",
+            "port": port,
+        },
+        driver="netmiko",
+    )
+    assert result.ok is False
+    assert result.error.startswith(f"127.0.0.1:{port}"), result.error
+    assert result.error_type == "connection"
+
+
+def test_a_successful_connection_test(client: Any, lab: dict) -> None:
+    args = device(lab, "cisco_ios").connection_args()
+    host = args.pop("host")
+    result = client.test_connection(host, connection_args=args, driver="netmiko")
+    assert result.ok is True and result.error is None
+    assert result.prompt.endswith((">", "#"))
+
+
+def test_list_jobs_by_node_gives_that_nodes_jobs_only(
+    client: Any, system: httpx.Client, sshd: Any
+) -> None:
+    body = {"driver": "paramiko", "connection_args": ssh_args(sshd), "command": "true"}
+    pinned = run(system, {**body, "queue_strategy": "pinned"})
+    fifo = run(system, {**body, "queue_strategy": "fifo"})
+    on_node = {job.id for job in client.list_jobs(node=NODE_NAME)}
+    assert pinned["id"] in on_node
+    assert fifo["id"] not in on_node
+    assert client.list_jobs(node="no-such-node") == []
+
+
+def test_system_stats_have_the_originals_types(system: httpx.Client) -> None:
+    stats = system.get("/system/stats").json()
+    assert stats["status"] == "online"
+    assert isinstance(stats["uptime_seconds"], int)
+    assert isinstance(stats["self_healing"]["total_triggers"], int)
+
+
+def test_delete_workers_by_host_drains_nodes_and_never_touches_fifo_workers(
+    client: Any, system: httpx.Client, sshd: Any
+) -> None:
+    body = {"driver": "paramiko", "connection_args": ssh_args(sshd), "command": "true"}
+    run(system, {**body, "queue_strategy": "pinned"})  # the node now holds this host
+    fifo_before = {w.name for w in client.list_workers() if getattr(w, "kind", "") == "fifo"}
+    # The only live node is kept (draining it would strand its devices): nothing is stopped.
+    assert client.delete_workers(host=ssh_args(sshd)["host"]) == []
+    after = client.list_workers()
+    assert {w.name for w in after if getattr(w, "kind", "") == "fifo"} == fifo_before
+    assert next(w for w in after if w.name == NODE_NAME).status == "alive"
