@@ -8,6 +8,7 @@ sentence naming the setting (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -22,9 +23,12 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from netpulse import config_original
 from netpulse.models.signing_secret import validate_secret
 from netpulse.runtime.redis_conn import parse_redis_url
 from netpulse.schedulers import registry as schedulers
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(RuntimeError):
@@ -271,6 +275,9 @@ class _YamlSource(PydanticBaseSettingsSource):
             raise ConfigError(f"NETPULSE_CONFIG_FILE={path} is not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"NETPULSE_CONFIG_FILE={path} must hold a mapping at the top")
+        data, notices = config_original.translate(data)
+        for notice in notices:
+            log.warning("%s: %s", path, notice)
         return data
 
 

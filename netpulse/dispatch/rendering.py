@@ -2,9 +2,10 @@
 
 Rendering happens at submission, in the template sandbox as for `/template/render`, so an
 undefined variable or a refused template is a 422 the client sees at once, and the queued job
-(and its results) carry the lines that really run. The template is ``rendering.template``, or
-the payload itself when that is a string; the context is ``rendering.context`` updated with
-the payload when the payload is a mapping.
+(and its results) carry the lines that really run. As in the original NetPulse: the template
+is ``rendering.template``, or the payload itself when that is a string or a list of lines
+(joined; the public client sends a string command as a one-item list); the context is
+``rendering.context`` updated with the payload when the payload is a mapping.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def render_request(req: ExecutionRequest, settings: Settings) -> ExecutionReques
         context.update(payload)
     elif template is None and isinstance(payload, str):
         template = payload
+    elif template is None and isinstance(payload, list):
+        template = "\n".join(payload)
     elif template is None:
         raise TemplateError("rendering needs a template (rendering.template)")
     # In the sandbox: the template is the client's, and may take forever or fill the memory.

@@ -156,9 +156,15 @@ def enqueue_bulk(
     return queued, failed
 
 
+#: What a bulk device object may give instead of the shared payload (everything else in it is
+#: a connection argument).
+PER_DEVICE_PAYLOAD = ("command", "config", "file_transfer")
+
+
 def expand_bulk(bulk: BulkExecutionRequest) -> tuple[list[ExecutionRequest], list[BulkFailure]]:
     """One request per device: shared fields, then the device's own overrides."""
     shared = bulk.model_dump(exclude={"devices"}, exclude_unset=True, by_alias=True)
+    shared["ttl"] = bulk.ttl  # its default (600) is the bulk's own, not job.ttl
     if bulk.webhook is not None:
         shared["webhook"] = bulk.webhook
     base_args = shared.pop("connection_args", None) or {}
@@ -168,12 +174,13 @@ def expand_bulk(bulk: BulkExecutionRequest) -> tuple[list[ExecutionRequest], lis
     bad: list[BulkFailure] = []
     for index, device in enumerate(bulk.devices):
         host = str(device.get("host") or f"devices[{index}]")
-        overrides = {k: v for k, v in device.items() if k not in ("command", "config")}
+        overrides = {k: v for k, v in device.items() if k not in PER_DEVICE_PAYLOAD}
         body: dict[str, Any] = {**shared, "connection_args": {**base_args, **overrides}}
-        for field in ("command", "config"):
-            if device.get(field) is not None:
-                body.pop("command", None)
-                body.pop("config", None)
+        given = [f for f in PER_DEVICE_PAYLOAD if device.get(f) is not None]
+        if given:  # the device's own payload replaces the shared one
+            for field in PER_DEVICE_PAYLOAD:
+                body.pop(field, None)
+            for field in given:
                 body[field] = device[field]
         try:
             req = intake.checked(ExecutionRequest, body)

@@ -190,6 +190,9 @@ class BulkExecutionRequest(ExecutionRequest):
     """`ExecutionRequest` fields shared by every device, plus the device list."""
 
     devices: list[dict[str, Any]] = Field(..., min_length=1, max_length=10000)
+    #: As in the original NetPulse: a bulk job may wait 600 s in the queue by default (many
+    #: jobs share the workers), a single job ``job.ttl``.
+    ttl: int | None = Field(600, ge=1, le=86400)
     # Shared connection arguments may be partial (each device adds its host).
     connection_args: ConnectionArgs | dict[str, Any] = Field(  # type: ignore[assignment]
         default_factory=dict

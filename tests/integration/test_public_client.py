@@ -85,3 +85,33 @@ def test_delete_workers_by_host_drains_nodes_and_never_touches_fifo_workers(
     after = client.list_workers()
     assert {w.name for w in after if getattr(w, "kind", "") == "fifo"} == fifo_before
     assert next(w for w in after if w.name == NODE_NAME).status == "alive"
+
+
+def test_run_renders_a_string_command_the_client_sends_as_a_list(client: Any, sshd: Any) -> None:
+    args = ssh_args(sshd)
+    host = args.pop("host")
+    job = client.run(
+        devices=host,
+        command="echo {{ word }}",
+        driver="paramiko",
+        connection_args=args,
+        rendering={"name": "jinja2", "context": {"word": "rendered"}},
+    )
+    job.wait()
+    [result] = job.results()
+    assert result.ok, result
+    assert result.command == "echo rendered" and result.stdout.strip() == "rendered"
+
+
+def test_a_list_payload_is_the_template_with_its_lines_joined(
+    system: httpx.Client, sshd: Any
+) -> None:
+    body = {
+        "driver": "paramiko",
+        "connection_args": ssh_args(sshd),
+        "command": ["echo {{ a }}", "echo {{ b }}"],
+        "rendering": {"name": "jinja2", "context": {"a": "one", "b": "two"}},
+    }
+    job = run(system, body)
+    assert job["status"] == "finished", job
+    assert [r["stdout"].strip() for r in job["result"]["retval"]] == ["one", "two"]

@@ -62,3 +62,95 @@ def test_unreadable_yaml_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("NETPULSE_CONFIG_FILE", str(bad))
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings()
+
+
+ORIGINAL_CONFIG = """\
+server:
+  host: 127.0.0.1
+  port: 9100
+  api_key: np-secret
+  api_key_name: X-NETPULSE-KEY
+  gunicorn_worker: 4
+job:
+  ttl: 1800
+  timeout: 123
+  result_ttl: 400
+worker:
+  scheduler: "load_weighted_random"
+  ttl: 300
+  pinned_per_node: 128
+redis:
+  host: 127.0.0.1
+  port: 6390
+  password: "p@ss"
+  tls:
+    enabled: false
+  sentinel:
+    enabled: false
+  key:
+    node_info_map: netpulse:node_info_map
+plugin:
+  driver: netpulse/plugins/drivers/
+log:
+  level: DEBUG
+"""
+
+
+def test_the_original_netpulse_config_file_carries_over(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(ORIGINAL_CONFIG)
+    monkeypatch.setenv("NETPULSE_CONFIG_FILE", str(config))
+    s = load_settings()
+    assert (s.server.port, s.server.api_key_header) == (9100, "X-NETPULSE-KEY")
+    assert (s.job.ttl, s.job.execution_timeout, s.job.result_ttl) == (1800, 123, 400)
+    assert (s.node.scheduler, s.node.capacity) == ("load_weighted_random", 128)
+    assert s.redis.url == "redis://:p%40ss@127.0.0.1:6390/0"
+    assert s.log_level == "DEBUG"
+    said = caplog.text
+    assert "job.timeout is the original NetPulse's name; read as job.execution_timeout" in said
+    assert "worker.scheduler is the original NetPulse's name; read as node.scheduler" in said
+    for unused in ("server.gunicorn_worker", "worker.ttl", "redis.key", "plugin"):
+        assert f"{unused} (original NetPulse) is not used" in said
+    assert "p@ss" not in said
+
+
+def test_our_name_wins_when_both_are_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("job:\n  timeout: 10\n  execution_timeout: 20\n")
+    monkeypatch.setenv("NETPULSE_CONFIG_FILE", str(config))
+    assert load_settings().job.execution_timeout == 20
+    assert "job.timeout (the original NetPulse's name) is ignored" in caplog.text
+
+
+def test_an_original_sentinel_setup_becomes_a_sentinel_url() -> None:
+    from netpulse.config_original import translate
+
+    data, _ = translate(
+        {
+            "redis": {
+                "password": "pw",
+                "sentinel": {
+                    "enabled": True,
+                    "host": "10.0.0.9",
+                    "port": 26380,
+                    "master_name": "np",
+                },
+            }
+        }
+    )
+    assert data["redis"]["url"] == "redis+sentinel://:pw@10.0.0.9:26380/np"
+
+
+def test_the_configuration_doc_lists_every_original_setting() -> None:
+    from netpulse.config_original import NOT_USED, RENAMED
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    table = doc[doc.index("## An original NetPulse `config.yaml`") :]
+    for old, new in RENAMED.items():
+        assert f"| `{old}` | `{new}` |" in table
+    for old in NOT_USED:
+        assert f"| `{old}` | - |" in table

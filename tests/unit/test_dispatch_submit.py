@@ -119,3 +119,33 @@ def test_a_validation_error_becomes_one_sentence_with_field_paths() -> None:
     assert "connection_args.host: " in text and "connection_args.port: " in text
     assert "ttl: " in text and "Value error, " not in text
     assert text.count("; ") == 2
+
+
+def test_bulk_jobs_wait_600_s_by_default_and_keep_a_given_ttl() -> None:
+    base = {"driver": "paramiko", "connection_args": {"username": "u"}, "command": "true"}
+    [default] = submit.expand_bulk(
+        checked(BulkExecutionRequest, {**base, "devices": [{"host": "a"}]})
+    )[0]
+    assert default.ttl == 600
+    given = checked(BulkExecutionRequest, {**base, "ttl": 60, "devices": [{"host": "a"}]})
+    assert submit.expand_bulk(given)[0][0].ttl == 60
+
+
+def test_a_per_device_file_transfer_is_the_devices_payload_not_a_connection_arg() -> None:
+    transfer = {"operation": "download", "remote_path": "/etc/hostname"}
+    bulk = checked(
+        BulkExecutionRequest,
+        {
+            "driver": "paramiko",
+            "connection_args": {"username": "u"},
+            "command": "uptime",
+            "devices": [{"host": "a", "file_transfer": transfer}, {"host": "b"}],
+        },
+    )
+    (first, second), bad = submit.expand_bulk(bulk)
+    assert bad == []
+    assert first.file_transfer is not None and first.file_transfer.remote_path == "/etc/hostname"
+    assert first.command is None and "file_transfer" not in (
+        first.connection_args.model_extra or {}
+    )
+    assert second.file_transfer is None and second.command == "uptime"
