@@ -9,6 +9,7 @@ Connection options (beside host/port/username/password) come from ``connection_a
 from __future__ import annotations
 
 import io
+import shlex
 import time
 from typing import Any
 
@@ -25,6 +26,22 @@ from netpulse.drivers.base import (
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ConnectionArgs, ExecutionRequest
 from netpulse.plugins.drivers.paramiko.options import ConnectionOptions, DriverOptions
+
+
+def shell_command(command: str, options: dict[str, Any]) -> str:
+    """``command`` as the remote shell runs it: the exported ``environment`` and the
+    ``working_directory`` first (a directory that does not exist fails the command, with
+    the shell's reason). Values are shell-quoted; names are checked identifiers."""
+    steps = []
+    environment = options.get("environment") or {}
+    if environment:
+        steps.append("export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in environment.items()))
+    if options.get("working_directory"):
+        steps.append("cd " + shlex.quote(str(options["working_directory"])))
+    if not steps:
+        return command
+    # A brace group, so that `;`, `||` or a pipe in the command cannot slip past the steps.
+    return " && ".join(steps) + " && {\n" + command + "\n}"
 
 
 class ParamikoDriver(BaseDriver):
@@ -93,12 +110,14 @@ class ParamikoDriver(BaseDriver):
             raise DeviceConnectionError(f"{self.target}: the session is closed")
         options = self.driver_args_checked(req.driver_args)
         timeout = options.get("timeout") or options.get("read_timeout")
-        results = []
-        for command in commands:
+        results: list[DriverExecutionResult] = []
+        for index, command in enumerate(commands):
             started = time.monotonic()
             try:
                 _, stdout, stderr = client.exec_command(
-                    command, timeout=float(timeout) if timeout else None
+                    shell_command(command, options),
+                    timeout=float(timeout) if timeout else None,
+                    get_pty=bool(options.get("get_pty")),
                 )
                 out = stdout.read().decode(errors="replace")
                 err = stderr.read().decode(errors="replace")
@@ -117,6 +136,17 @@ class ParamikoDriver(BaseDriver):
                     f"{self.target}: session lost during {command!r} (no exit status)"
                 )
             results.append(self.result(command, started, out, err, status))
+            if status != 0 and options.get("stop_on_error"):
+                for skipped in commands[index + 1 :]:
+                    results.append(
+                        self.result(
+                            skipped,
+                            time.monotonic(),
+                            stderr=f"not run: {command!r} exited with {status}",
+                            exit_status=-1,
+                        )
+                    )
+                break
         return results
 
     def transfer(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from netpulse.drivers.options import FilePath, Options, Seconds
 
@@ -32,6 +32,20 @@ class ConnectionOptions(Options):
     look_for_keys: bool | None = None
 
 
+#: A shell variable name (exported before each command).
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+
+
 class DriverOptions(Options):
     timeout: Seconds | None = Field(None, description="Bound of each command's channel (s).")
     read_timeout: Seconds | None = Field(None, description="Same as timeout.")
+    working_directory: str | None = Field(
+        None, min_length=1, max_length=4096, description="Directory each command runs in."
+    )
+    environment: dict[EnvName, str] | None = Field(
+        None, description="Variables exported for each command (not via SSH's setenv)."
+    )
+    get_pty: bool | None = Field(None, description="Run each command on a pseudo-terminal.")
+    stop_on_error: bool | None = Field(
+        None, description="Stop at the first command with a non-zero exit; the rest not run."
+    )
