@@ -10,8 +10,9 @@ without knowing about schedules:
 - raise :class:`GiveUp` or return verdict ``give_up``: stop, the delivery is failed;
 - any other exception: logged and retried.
 
-``kwargs`` carries ``event`` (the payload as a dict), ``body`` (its JSON bytes),
-``webhook_id``, ``attempt`` (1-based) and ``context`` (a :class:`DeliveryContext`).
+``kwargs`` carries, each value once: ``event`` (the payload as a dict), ``body`` (its JSON
+bytes), ``webhook_id``, ``attempt`` (1-based) and ``context`` (a :class:`DeliveryContext`:
+what the service lends, not what the event is).
 Callers whose work is I/O may override the coroutine ``acall``; the default runs ``call`` in a
 thread so a plain synchronous caller works unchanged.
 """
@@ -108,16 +109,16 @@ class AttemptOutcome:
 
 @dataclass
 class DeliveryContext:
-    """What the delivery service lends a caller for one attempt.
+    """What the delivery service lends a caller for one attempt: the signing secrets, the
+    destination policy, its User-Agent and its HTTP client.
 
     ``http`` is the service's shared client (``netpulse.net.client.make_client``): every
     connection it opens is judged by the destination ``policy`` first, so a caller that
-    sends through it, to any URL, cannot reach an address the SSRF policy refuses.
+    sends through it, to any URL, cannot reach an address the SSRF policy refuses. The
+    event's values (id, attempt number, body) are the call's keyword arguments, not
+    repeated here.
     """
 
-    webhook_id: str
-    attempt: int
-    body: bytes
     signing_secrets: list[str]
     policy: DestinationPolicy
     user_agent: str

@@ -150,8 +150,8 @@ def test_user_headers_do_not_duplicate_ours() -> None:
             "headers": {"user-agent": "mine", "Webhook-Id": "forged", "content-type": "text/plain"}
         }
     )
-    context = DeliveryContext("msg_1", 1, b"{}", ["whsec_" + "A" * 32], DestinationPolicy(), "UA/1")
-    headers = BasicWebHookCaller(webhook).headers(context)
+    context = DeliveryContext(["whsec_" + "A" * 32], DestinationPolicy(), "UA/1")
+    headers = BasicWebHookCaller(webhook).headers(context, "msg_1", b"{}")
     assert headers.get_list("user-agent") == ["UA/1"]
     assert headers.get_list("webhook-id") == ["msg_1"]
     assert headers.get_list("content-type") == ["text/plain"]

@@ -1,6 +1,7 @@
 """The SSRF guard is part of the HTTP client: a caller that sends through ``context.http``
-(built in or third-party) cannot reach an address the policy refuses, and the delivery
-process never loads a driver plugin."""
+(built in or third-party) cannot reach an address the policy refuses; the delivery process
+never loads a driver plugin, hands callers typed values, each once, and fails a stored
+record it cannot read with a reason."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import textwrap
 import time
 import uuid
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 from redis import Redis
 
 from netpulse.config import load_settings
+from netpulse.models.request import ExecutionRequest
 from netpulse.webhooks import deliveries, store
 from netpulse.webhooks.callers import BaseWebHookCaller
 from netpulse.webhooks.callers import registry as callers
@@ -42,6 +45,24 @@ def sneaky() -> Any:
     callers.register(SneakyCaller)
     yield SneakyCaller
     callers.plugins.pop("sneaky", None)
+
+
+class InspectingCaller(BaseWebHookCaller):
+    """Notes what it was given and delivers nothing."""
+
+    webhook_name = "inspecting"
+    seen: list[dict[str, Any]] = []
+
+    async def acall(self, req: Any, job: Any, result: Any, **kwargs: Any) -> None:
+        self.seen.append({"req": req, "job": job, "kwargs": kwargs})
+
+
+@pytest.fixture
+def inspecting() -> Any:
+    InspectingCaller.seen = []
+    callers.register(InspectingCaller)
+    yield InspectingCaller
+    callers.plugins.pop("inspecting", None)
 
 
 def wait_final(conn: Redis, delivery_id: str, timeout: float = 20) -> dict[str, Any]:
@@ -77,6 +98,47 @@ def test_a_custom_caller_cannot_reach_an_address_the_policy_refuses(
         assert "127.0.0.2" in attempt["error"]
         assert forbidden.received == []  # nothing arrived, not even a connection's request
         assert allowed.received == []
+
+
+def test_a_caller_gets_typed_values_each_given_once(private_redis: str, inspecting: Any) -> None:
+    conn = Redis.from_url(private_redis)
+    req = request_with_webhook({"name": "inspecting", "url": "http://127.0.0.1:9/hook"})
+    delivery_id = record_success(conn, "job-inspected", req)
+    assert delivery_id is not None
+    with delivery_service(load_settings(redis={"url": private_redis})):
+        assert wait_final(conn, delivery_id)["state"] == store.SUCCEEDED
+    [call] = inspecting.seen
+    assert type(call["req"]) is ExecutionRequest
+    assert call["req"].connection_args.password is None  # stored without credentials
+    assert type(call["job"]) is store.JobSnapshot and call["job"].id == "job-inspected"
+    kwargs = call["kwargs"]
+    assert sorted(kwargs) == ["attempt", "body", "context", "event", "webhook_id"]
+    assert (kwargs["attempt"], kwargs["webhook_id"]) == (1, store.webhook_id_of("job-inspected"))
+    assert isinstance(kwargs["body"], bytes) and kwargs["event"]["id"] == "job-inspected"
+    lent = {field.name for field in fields(kwargs["context"])}
+    assert lent.isdisjoint(kwargs), "a value given both in context and as an argument"
+
+
+def test_a_stored_record_that_does_not_validate_fails_with_a_reason(
+    private_redis: str, receiver: Receiver
+) -> None:
+    conn = Redis.from_url(private_redis)
+    req = request_with_webhook({"url": receiver.url("/unreadable")})
+    delivery_id = record_success(conn, str(uuid.uuid4()), req)
+    assert delivery_id is not None
+    # A request this version cannot read (as if written by another version, or damaged).
+    key = store.delivery_key(delivery_id)
+    delivery = store.Delivery.from_hash(conn.hgetall(key))
+    delivery.req = {**delivery.req, "connection_args": "NOT-AN-OBJECT-SECRET"}
+    conn.hset(key, mapping=delivery.to_hash())
+    with delivery_service(load_settings(redis={"url": private_redis})):
+        view = wait_final(conn, delivery_id)
+    assert view["state"] == store.FAILED
+    [attempt] = view["attempt_log"]
+    assert attempt["error"].startswith("webhook cannot be delivered: stored ExecutionRequest")
+    assert "connection_args" in attempt["error"]
+    assert "NOT-AN-OBJECT-SECRET" not in attempt["error"]  # values are not quoted
+    assert receiver.on("/unreadable") == []
 
 
 DELIVER_ONE = textwrap.dedent(

@@ -16,6 +16,7 @@ import random
 import time
 from typing import Any
 
+from pydantic import ValidationError
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -25,6 +26,7 @@ from netpulse.models.request import STORED, ExecutionRequest
 from netpulse.models.webhook import WebhookConfig
 from netpulse.net.client import make_client, short_reason
 from netpulse.net.ssrf import DestinationPolicy
+from netpulse.registry import PluginError
 from netpulse.runtime.outage import OutageLog, is_outage
 from netpulse.webhooks import store
 from netpulse.webhooks.callers import (
@@ -338,30 +340,31 @@ class DeliveryService:
             # Validated from its stored JSON per attempt (about 11 us): each caller gets its
             # own config, and a cache would need a deep copy, which costs more.
             webhook = WebhookConfig.model_validate_json(delivery.webhook_json)
-            caller = callers.get(delivery.caller)(webhook)
             # Checked against its driver when it was submitted: read back as stored, so this
-            # process never loads a driver plugin (models.plugins).
+            # process never loads a driver plugin (models.plugins). The caller gets this
+            # model, never the raw dict.
             req = ExecutionRequest.model_validate(
                 {**delivery.req, "webhook": webhook}, context=STORED
             )
-        except Exception as exc:
-            log.warning("delivery %s cannot be delivered: %s", delivery.id, exc)
-            reason = short_reason(f"webhook cannot be delivered: {exc}")
+            event = json.loads(delivery.body)
+            caller_class = callers.get(delivery.caller)
+        except (ValidationError, json.JSONDecodeError, PluginError) as exc:
+            # A record this version cannot read (or a caller no longer installed): no attempt
+            # can succeed, so the delivery fails now and says why.
+            reason = short_reason(f"webhook cannot be delivered: {_unreadable(exc)}")
+            log.error("delivery %s: %s", delivery.id, reason)
             return AttemptOutcome(Verdict.GIVE_UP, reason=reason)
-        event = json.loads(delivery.body)
         secrets = list(self.secrets)
         if webhook.secret is not None:
             secrets = [webhook.secret.get_secret_value()]
         context = DeliveryContext(
-            webhook_id=delivery.webhook_id,
-            attempt=delivery.attempts + 1,
-            body=delivery.body,
             signing_secrets=secrets,
             policy=self.policy,
             user_agent=USER_AGENT,
             http=self.http,
         )
         try:
+            caller = caller_class(webhook)
             outcome = await asyncio.wait_for(
                 caller.acall(
                     req=req,
@@ -370,7 +373,7 @@ class DeliveryService:
                     event=event,
                     body=delivery.body,
                     webhook_id=delivery.webhook_id,
-                    attempt=context.attempt,
+                    attempt=delivery.attempts + 1,
                     context=context,
                 ),
                 timeout=webhook.timeout + 5,
@@ -468,6 +471,19 @@ class DeliveryService:
                 outcome.reason,
                 f"; next attempt in {next_at - now:.1f} s" if next_at else "; giving up",
             )
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why a stored delivery cannot be read, without the values it holds (a validation
+    error's text would quote them, and the webhook config carries its secrets)."""
+    if isinstance(exc, ValidationError):
+        return f"stored {exc.title} does not validate: " + "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or '(record)'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        return f"stored event body is not JSON ({exc.msg})"
+    return str(exc)
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -38,7 +38,7 @@ RESPONSE_EXCERPT_BYTES = 4096
 class BasicWebHookCaller(BaseWebHookCaller):
     webhook_name = "basic"
 
-    def headers(self, context: DeliveryContext) -> httpx.Headers:
+    def headers(self, context: DeliveryContext, webhook_id: str, body: bytes) -> httpx.Headers:
         """User headers first, then ours: the signature headers and User-Agent cannot be
         overridden (names compare case-insensitively, so none is sent twice)."""
         headers = httpx.Headers(self.webhook.headers or {})
@@ -46,7 +46,7 @@ class BasicWebHookCaller(BaseWebHookCaller):
             headers["Content-Type"] = "application/json"
         headers["User-Agent"] = context.user_agent
         for name, value in build_signature_headers(
-            context.webhook_id, context.body, context.signing_secrets
+            webhook_id, body, context.signing_secrets
         ).items():
             headers[name] = value
         return headers
@@ -55,6 +55,7 @@ class BasicWebHookCaller(BaseWebHookCaller):
         self, req: ExecutionRequest, job: JobSnapshot, result: Any, **kwargs: Any
     ) -> AttemptOutcome:
         context: DeliveryContext = kwargs["context"]
+        body: bytes = kwargs["body"]
         auth = None
         if self.webhook.auth is not None:
             user, password = self.webhook.auth
@@ -67,8 +68,8 @@ class BasicWebHookCaller(BaseWebHookCaller):
             response = await client.request(
                 self.webhook.method,
                 self.webhook.url,
-                content=context.body,
-                headers=self.headers(context),
+                content=body,
+                headers=self.headers(context, kwargs["webhook_id"], body),
                 cookies=self.webhook.cookies,
                 auth=auth,
                 timeout=self.webhook.timeout,
