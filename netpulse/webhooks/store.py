@@ -53,7 +53,6 @@ class DeliveryState(StrEnum):
 
 
 PENDING, SUCCEEDED, FAILED = DeliveryState.PENDING, DeliveryState.SUCCEEDED, DeliveryState.FAILED
-STATES = tuple(DeliveryState)
 
 
 def new_delivery_id(origin: str) -> str:

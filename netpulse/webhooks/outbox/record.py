@@ -31,10 +31,6 @@ def webhook_private_dict(webhook: WebhookConfig) -> dict[str, Any]:
     return data
 
 
-def webhook_from_private_dict(data: dict[str, Any]) -> WebhookConfig:
-    return WebhookConfig.model_validate(data)
-
-
 def request_without_secrets(req: ExecutionRequest) -> dict[str, Any]:
     """The request as a caller sees it: no device credentials, no webhook secrets."""
     data = req.model_dump(mode="json", exclude={"webhook"})
