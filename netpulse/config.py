@@ -202,6 +202,13 @@ class DriverSettings(BaseModel):
             "ssh_config_file, certificates...) may point into. Unset: <data_dir>/device-files."
         ),
     )
+    allow_ssh_agent: bool = Field(
+        False,
+        description=(
+            "Whether a paramiko job may set connection_args.allow_agent: the job then logs in "
+            "with the keys of the SSH agent the worker process sees (SSH_AUTH_SOCK)."
+        ),
+    )
 
 
 class SupervisorSettings(BaseModel):

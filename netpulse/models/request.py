@@ -38,6 +38,17 @@ class FileTransfer(BaseModel):
     verify: bool = Field(True, description="Compare SHA-256 checksums after the copy.")
 
 
+#: Option names that hold a secret end so (``password``, ``proxy_passphrase``, ``pkey``...):
+#: drivers name their secret options this way, and they never leave the job (webhook
+#: payloads, logs). ``key_filename`` is a path, but says which key: kept out too.
+SECRET_SUFFIXES = ("password", "passphrase", "secret", "pkey", "token", "key_filename")
+
+
+def is_secret_option(name: str) -> bool:
+    """Whether an option of ``connection_args`` or ``driver_args`` holds a secret."""
+    return name.lower().endswith(SECRET_SUFFIXES)
+
+
 class ConnectionArgs(BaseModel):
     """How to reach a device. Extra fields are the driver's options: each driver allows only
     the ones it lists (``connection_options`` of its class, checked by the request models)."""
@@ -150,8 +161,14 @@ class ExecutionRequest(BaseModel):
                     "an upload needs the file: send the request as multipart with a `file` part"
                 )
             return self
+        if self.script_content is not None:
+            if given:
+                raise ValueError("give driver_args.script_content or a command/config, not both")
+            return self
         if not given:
-            raise ValueError("give a command, a config or a file_transfer")
+            raise ValueError(
+                "give a command, a config, a file_transfer or driver_args.script_content"
+            )
         for name in given:
             value = getattr(self, name)
             if isinstance(value, dict) and self.rendering is None:
@@ -162,6 +179,8 @@ class ExecutionRequest(BaseModel):
         """The command or config lines as a list (a string is split on newlines)."""
         if self.file_transfer is not None:
             return [f"{self.file_transfer.operation} {self.file_transfer.remote_path}"]
+        if self.script_content is not None:
+            return ["script_content"]
         value = self.command if self.command not in (None, "", []) else self.config
         if value is None:
             return []
@@ -170,6 +189,12 @@ class ExecutionRequest(BaseModel):
         if isinstance(value, list):
             return [str(v) for v in value]
         return [str(v) for v in value.values()]
+
+    @property
+    def script_content(self) -> str | None:
+        """The script of ``driver_args`` (paramiko), run in place of a command."""
+        value = (self.driver_args or {}).get("script_content")
+        return value if isinstance(value, str) else None
 
     @property
     def is_config(self) -> bool:

@@ -48,10 +48,20 @@ class OpenSSHServer:
     """
 
     def __init__(
-        self, username: str = DEFAULT_USER, host: str = "127.0.0.1", sshd: str = SSHD
+        self,
+        username: str = DEFAULT_USER,
+        host: str = "127.0.0.1",
+        sshd: str = SSHD,
+        *,
+        password: str | None = None,
+        netns: str | None = None,
     ) -> None:
+        """``password``: the account's login password (for ``sudo``), none by default.
+        ``netns``: run inside that network namespace (``host`` is an address there)."""
         self.username = username
         self.host = host
+        self.password = password
+        self.netns = netns
         self.port = 0
         self.key_filename = ""
         self.host_public_key = ""
@@ -84,16 +94,18 @@ class OpenSSHServer:
         if self._proc is not None:
             raise RuntimeError("OpenSSHServer already started")
         _require_environment(self._sshd)
-        account = _ensure_account(self.username)
+        account = _ensure_account(self.username, self.password)
         self._workdir = Path(tempfile.mkdtemp(prefix="netpulse-sshd-"))
         try:
-            self.port = free_port(self.host)
+            # Every port is free in a namespace of our own; the host's are checked here.
+            self.port = free_port("127.0.0.1" if self.netns else self.host)
             self._write_keys(account)
             config = self._write_config()
             Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
             _run([self._sshd, "-t", "-f", str(config)], "sshd -t rejected the config")
+            prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
             self._proc = subprocess.Popen(
-                [self._sshd, "-D", "-f", str(config), "-E", str(self.log_path)],
+                [*prefix, self._sshd, "-D", "-f", str(config), "-E", str(self.log_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.STDOUT,
@@ -179,14 +191,29 @@ class OpenSSHServer:
         )
         return config
 
+    def authorize(self, public_line: str) -> None:
+        """Accept one more client key (an OpenSSH public key line) for the account."""
+        assert self._authorized_keys is not None, "start the server first"
+        with self._authorized_keys.open("a") as keys:
+            keys.write(public_line.strip() + "\n")
+
     def _wait_for_banner(self) -> None:
-        """Poll until a TCP connection gets an ``SSH-2.0-`` banner, or fail with the log."""
+        """Poll until a TCP connection gets an ``SSH-2.0-`` banner, or fail with the log.
+        In a namespace (where this process cannot connect), until sshd logs that it
+        listens."""
         assert self._proc is not None
         deadline = time.monotonic() + _START_TIMEOUT_S
         last_error = "no attempt"
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError(self._failure(f"sshd exited with code {self._proc.returncode}"))
+            if self.netns:
+                with contextlib.suppress(FileNotFoundError):
+                    if "Server listening on" in self.log_path.read_text(errors="replace"):
+                        return
+                last_error = "sshd has not logged 'Server listening on'"
+                time.sleep(0.02)
+                continue
             try:
                 with socket.create_connection((self.host, self.port), timeout=1.0) as sock:
                     banner = sock.makefile("rb").readline(256)
@@ -218,9 +245,10 @@ def _require_environment(sshd: str) -> None:
         raise RuntimeError("OpenSSHServer needs root: it creates a local account and runs sshd")
 
 
-def _ensure_account(username: str) -> pwd.struct_passwd:
+def _ensure_account(username: str, password: str | None = None) -> pwd.struct_passwd:
     """Return the account, creating it if missing: unlocked but password-less ('*'), since
-    sshd without PAM refuses locked ('!') accounts even for key logins."""
+    sshd without PAM refuses locked ('!') accounts even for key logins; or with
+    ``password`` (servers of one account must all give the same one)."""
     try:
         account = pwd.getpwnam(username)
     except KeyError:
@@ -234,7 +262,14 @@ def _ensure_account(username: str) -> pwd.struct_passwd:
             account = pwd.getpwnam(username)
         except KeyError:
             raise RuntimeError(f"useradd {username} failed: {result.stderr.strip()}") from None
-    _run(["usermod", "-p", "*", username], f"could not unlock account {username}")
+    if password is None:
+        _run(["usermod", "-p", "*", username], f"could not unlock account {username}")
+    else:
+        result = subprocess.run(
+            ["chpasswd"], input=f"{username}:{password}\n", capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"chpasswd for {username} failed: {result.stderr.strip()}")
     Path(account.pw_dir).mkdir(mode=0o755, exist_ok=True)
     os.chown(account.pw_dir, account.pw_uid, account.pw_gid)
     return account

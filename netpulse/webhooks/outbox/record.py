@@ -16,7 +16,7 @@ from redis import Redis
 
 from netpulse.config import get_settings
 from netpulse.models.job import DriverExecutionResult, JobError
-from netpulse.models.request import ExecutionRequest
+from netpulse.models.request import ExecutionRequest, is_secret_option
 from netpulse.models.webhook import WebhookConfig
 from netpulse.webhooks import events, store
 
@@ -34,9 +34,10 @@ def webhook_private_dict(webhook: WebhookConfig) -> dict[str, Any]:
 def request_without_secrets(req: ExecutionRequest) -> dict[str, Any]:
     """The request as a caller sees it: no device credentials, no webhook secrets."""
     data = req.model_dump(mode="json", exclude={"webhook"})
-    args = data.get("connection_args") or {}
-    for key in ("password", "secret", "passphrase", "key_filename"):
-        args.pop(key, None)
+    for where in ("connection_args", "driver_args"):
+        options = data.get(where) or {}
+        for key in [k for k in options if is_secret_option(k)]:
+            del options[key]
     data.pop("credential", None)
     return data
 
