@@ -286,4 +286,10 @@ class ParamikoDriver(BaseDriver):
     def probe(self) -> dict[str, Any]:
         assert self.client is not None  # probed right after a successful connect()
         transport = self.client.get_transport()
-        return {"remote_version": transport.remote_version if transport else None}
+        if transport is None:
+            return {"remote_version": None}
+        # The compression both ways is negotiated together (we offer zlib only with compress).
+        return {
+            "remote_version": transport.remote_version,
+            "compression": transport.local_compression,
+        }

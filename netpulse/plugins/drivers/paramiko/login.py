@@ -11,12 +11,15 @@ import io
 from typing import Any
 
 import paramiko
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-#: Key types tried in turn on a key given as text (the text does not always say its type).
-_KEY_TYPES: tuple[type[paramiko.PKey], ...] = (
-    paramiko.Ed25519Key,
-    paramiko.ECDSAKey,
-    paramiko.RSAKey,
+#: The paramiko key class of each key type cryptography reads.
+_KEY_CLASSES: tuple[tuple[type, type[paramiko.PKey]], ...] = (
+    (rsa.RSAPrivateKey, paramiko.RSAKey),
+    (ec.EllipticCurvePrivateKey, paramiko.ECDSAKey),
+    (ed25519.Ed25519PrivateKey, paramiko.Ed25519Key),
 )
 
 
@@ -25,20 +28,45 @@ class UnusableKey(ValueError):
 
 
 def private_key(text: str, passphrase: str | None, field: str) -> paramiko.PKey:
-    """The private key in ``text`` (PEM or OpenSSH format), decrypted with ``passphrase``."""
-    needs_passphrase = False
-    for key_type in _KEY_TYPES:
+    """The private key in ``text`` (PEM: PKCS#1, SEC1, PKCS#8, or OpenSSH format; RSA,
+    ECDSA or Ed25519), decrypted with ``passphrase``.
+
+    cryptography reads every format (paramiko alone misses encrypted PKCS#8); the key is
+    handed to paramiko in OpenSSH format, in memory only.
+    """
+    data = text.strip().encode()
+    password = passphrase.encode() if passphrase else None
+    load = (
+        serialization.load_ssh_private_key
+        if b"OPENSSH PRIVATE KEY" in data
+        else serialization.load_pem_private_key
+    )
+    try:
         try:
-            return key_type.from_private_key(io.StringIO(text), password=passphrase)
-        except paramiko.PasswordRequiredException:
-            needs_passphrase = True
-        except (paramiko.SSHException, ValueError, TypeError, IndexError):
-            continue  # not this type (or a wrong passphrase): try the next
-    if needs_passphrase and not passphrase:
-        raise UnusableKey(f"connection_args.{field} is encrypted and no passphrase was given")
+            key = load(data, password)
+        except TypeError:  # a passphrase for a key that has none: read it without
+            if password is None:
+                raise
+            key = load(data, None)
+    except TypeError:
+        raise UnusableKey(
+            f"connection_args.{field} is encrypted and no passphrase was given"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise UnusableKey(
+            f"connection_args.{field} is not an RSA, ECDSA or Ed25519 private key that the "
+            "passphrase given opens (PEM or OpenSSH format)"
+        ) from None
+    for crypto_type, paramiko_type in _KEY_CLASSES:
+        if isinstance(key, crypto_type):
+            openssh = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.OpenSSH,
+                serialization.NoEncryption(),
+            )
+            return paramiko_type.from_private_key(io.StringIO(openssh.decode()))
     raise UnusableKey(
-        f"connection_args.{field} is not an RSA, Ed25519 or ECDSA private key that the "
-        "passphrase given opens (PEM or OpenSSH format)"
+        f"connection_args.{field} is a {type(key).__name__}: only RSA, ECDSA and Ed25519 keys"
     )
 
 
