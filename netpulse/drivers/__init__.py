@@ -2,7 +2,7 @@
 
 Drivers live in ``netpulse/plugins/drivers/<name>/``; everything they build on is here:
 ``base`` (the class and its errors), ``options`` (the allowlists of connection and driver
-options) and ``checksums`` (file-transfer verification).
+options) and ``transfer`` (every file_transfer option, on three primitives a driver lends).
 """
 
 from netpulse.drivers.base import (

@@ -13,9 +13,10 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from netpulse.drivers import checksums, options
+from netpulse.drivers import options, transfer
+from netpulse.drivers.transfer import RemoteFiles, TransferOutcome
 from netpulse.models.job import DriverExecutionResult, JobErrorType
-from netpulse.models.request import ConnectionArgs, ExecutionRequest, QueueStrategy
+from netpulse.models.request import ConnectionArgs, ExecutionRequest, FileTransfer, QueueStrategy
 
 
 class DriverError(Exception):
@@ -106,6 +107,12 @@ class BaseDriver(ABC):
         extend this.
         """
         cls.validate_connection(req.connection_args)
+        spec = req.file_transfer
+        if spec is not None and spec.local_path is not None:
+            try:
+                options.confined_path(spec.local_path)
+            except ValueError as exc:
+                raise ValueError(f"file_transfer.local_path {exc}") from None
 
     @classmethod
     def check_connection_args(cls, connection_args: Any) -> dict[str, Any]:
@@ -169,29 +176,14 @@ class BaseDriver(ABC):
         """Keep an idle session from being closed by the device (called by the pool's probe)."""
         return None
 
-    def transfer(
-        self, req: ExecutionRequest, data: bytes | None
-    ) -> tuple[DriverExecutionResult, bytes | None]:
-        """Copy ``data`` to ``remote_path`` (upload) or return the remote file (download)."""
+    def remote_files(self) -> RemoteFiles:
+        """The open session's file primitives (read, write, shell), for :meth:`transfer`."""
         raise DriverError(f"the {self.driver_name} driver cannot transfer files")
 
-    def transfer_outcome(
-        self, req: ExecutionRequest, started: float, payload: bytes, remote_sha256: str | None
-    ) -> tuple[DriverExecutionResult, bytes | None]:
-        """The result of a copy, checked against the remote file's SHA-256 when one is known
-        (``None``: the device cannot tell, reported as ``verified: false``)."""
-        spec = req.file_transfer
-        assert spec is not None
-        label = f"{spec.operation} {spec.remote_path}"
-        local = checksums.sha256(payload)
-        metadata: dict[str, Any] = {"size": len(payload), "sha256": local, "verified": False}
-        if remote_sha256 is not None:
-            metadata["verified"] = remote_sha256 == local
-            if remote_sha256 != local:
-                stderr = f"checksum mismatch: local {local}, remote {remote_sha256}"
-                return self.result(label, started, exit_status=1, stderr=stderr, **metadata), None
-        result = self.result(label, started, stdout=f"{len(payload)} bytes", **metadata)
-        return result, (payload if spec.operation == "download" else None)
+    def transfer(self, spec: FileTransfer, data: bytes | None) -> TransferOutcome:
+        """Run the ``file_transfer``: ``data`` is an upload's file (None otherwise). The
+        options are built once for every driver (``netpulse.drivers.transfer``)."""
+        return transfer.perform(spec, self.remote_files(), self.result, data)
 
     def probe(self) -> dict[str, Any]:
         """What `POST /device/test` reports after a successful connect (prompt, version...)."""

@@ -34,6 +34,11 @@ def files_dir() -> Path:
     return Path(directory).expanduser().resolve()
 
 
+def confined_path(value: str) -> str:
+    """``value`` resolved inside the device files directory; ``ValueError`` says why not."""
+    return _confined(value)
+
+
 def _confined(value: str) -> str:
     if not value or "\x00" in value:
         raise ValueError("must be a file path inside the device files directory")

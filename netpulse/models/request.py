@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,13 +30,64 @@ QueueStrategy = Literal["fifo", "pinned"]
 
 
 class FileTransfer(BaseModel):
-    """Copy a file to (``upload``) or from (``download``) the device."""
+    """Copy a file (or a directory) to (``upload``) or from (``download``) the device.
 
-    model_config = ConfigDict(extra="forbid")
+    The fields of the original NetPulse; what each does is in docs/api.md ("File
+    transfer") and ``netpulse.drivers.transfer``. ``local_path`` names a file or directory
+    on the worker, inside the device files directory (``drivers.files_dir``).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     operation: Literal["upload", "download"]
     remote_path: str = Field(..., min_length=1, max_length=4096)
-    verify: bool = Field(True, description="Compare SHA-256 checksums after the copy.")
+    local_path: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="Upload source (instead of a multipart file) or download copy, on the "
+        "worker inside drivers.files_dir.",
+    )
+    verify: bool = Field(
+        True,
+        validation_alias=AliasChoices("verify", "verify_file"),
+        description="Compare checksums after the copy (verify_file is the same).",
+    )
+    hash_algorithm: Literal["md5", "sha1", "sha256"] = "sha256"
+    overwrite: bool = Field(True, description="false: refuse when the target exists.")
+    resume: bool = Field(False, description="Continue a partial copy (its start verified).")
+    recursive: bool = Field(False, description="A directory tree (needs local_path).")
+    sync_mode: Literal["full", "hash"] = Field(
+        "full", description="hash: skip a file whose remote hash matches."
+    )
+    chunk_size: int = Field(32768, ge=1024, le=16 * 1024 * 1024, description="SFTP write size.")
+    chmod: str | None = Field(
+        None, pattern=r"^0?[0-7]{3}$|^[0-7]{4}$", description="Octal mode set after upload."
+    )
+    execute_after_upload: bool = Field(False, description="Run a command after the upload.")
+    execute_command: str | None = Field(
+        None, min_length=1, max_length=65536, description="What to run (default: the file)."
+    )
+    cleanup_after_exec: bool = Field(True, description="Remove the file after the command.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FileTransfer:
+        upload_only = [
+            name
+            for name in ("chmod", "execute_command")
+            if getattr(self, name) is not None and self.operation != "upload"
+        ]
+        if self.execute_after_upload and self.operation != "upload":
+            upload_only.append("execute_after_upload")
+        if upload_only:
+            raise ValueError(f"{', '.join(upload_only)} apply to an upload only")
+        if self.execute_command is not None and not self.execute_after_upload:
+            raise ValueError("execute_command is given without execute_after_upload: true")
+        if self.recursive and self.local_path is None:
+            raise ValueError("a recursive transfer needs local_path (the directory on the worker)")
+        if self.recursive and self.execute_after_upload:
+            raise ValueError("execute_after_upload applies to one file, not a recursive transfer")
+        return self
 
 
 #: Option names that hold a secret end so (``password``, ``proxy_passphrase``, ``pkey``...):
@@ -156,10 +208,14 @@ class ExecutionRequest(BaseModel):
         if self.file_transfer is not None:
             if given:
                 raise ValueError("give a file_transfer or a command/config, not both")
-            if self.file_transfer.operation == "upload" and not self.staged_file_id:
+            spec = self.file_transfer
+            if spec.operation == "upload" and not self.staged_file_id and not spec.local_path:
                 raise ValueError(
-                    "an upload needs the file: send the request as multipart with a `file` part"
+                    "an upload needs the file: send the request as multipart with a `file` "
+                    "part, or name it with file_transfer.local_path (on the worker)"
                 )
+            if spec.operation == "upload" and self.staged_file_id and spec.recursive:
+                raise ValueError("a recursive upload takes local_path, not a multipart file")
             return self
         if self.script_content is not None:
             if given:

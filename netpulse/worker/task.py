@@ -9,6 +9,8 @@ and disconnects.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from socket import gethostname
 from typing import Any
 
 from rq import get_current_job
@@ -16,6 +18,7 @@ from rq import get_current_job
 from netpulse.config import get_settings
 from netpulse.drivers import registry as drivers
 from netpulse.drivers.base import BaseDriver, DriverError
+from netpulse.drivers.options import confined_path
 from netpulse.models.job import DriverExecutionResult, JobErrorType
 from netpulse.models.request import ExecutionRequest
 from netpulse.sessions.pool import SessionPool
@@ -58,6 +61,12 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
         driver.disconnect()
 
 
+class LocalFileMissing(DriverError):
+    """``file_transfer.local_path`` names no readable file on the worker."""
+
+    error_type = JobErrorType.FILE_MISSING
+
+
 class StagedFileMissing(DriverError):
     """The job's staged upload expired or was never stored."""
 
@@ -68,32 +77,47 @@ def _run(
     driver: BaseDriver, req: ExecutionRequest, parse_in: sandbox.TemplateSandbox | None
 ) -> list[dict[str, Any]]:
     if req.file_transfer is not None:
-        return [_transfer(driver, req).model_dump()]
+        return [row.model_dump() for row in _transfer(driver, req)]
     results = driver.execute(req)
     if req.parsing is not None:
         parse_results(req, results, parse_in)
     return [r.model_dump() for r in results]
 
 
-def _transfer(driver: BaseDriver, req: ExecutionRequest) -> DriverExecutionResult:
-    """Move a staged upload to the device, or stage a download for the client."""
+def _transfer(driver: BaseDriver, req: ExecutionRequest) -> list[DriverExecutionResult]:
+    """Move a staged upload (or a file of the worker's, ``local_path``) to the device, or
+    stage a download for the client; the rows of the transfer."""
     job = get_current_job()
     if job is None:
         raise RuntimeError("file transfers run as RQ jobs (they stage files in Redis)")
     spec = req.file_transfer
     assert spec is not None
+    if spec.local_path is not None:
+        # Confined again here: the worker may be another host than the controller.
+        spec = spec.model_copy(update={"local_path": confined_path(spec.local_path)})
     data = None
-    if spec.operation == "upload":
-        found = files.read(job.connection, req.staged_file_id or "")
+    if spec.operation == "upload" and req.staged_file_id:
+        found = files.read(job.connection, req.staged_file_id)
         if found is None:
             raise StagedFileMissing(
                 f"the uploaded file {req.staged_file_id} expired before the job ran"
             )
         data = found[1]
-    result, downloaded = driver.transfer(req, data)
-    if downloaded is not None:
+    elif spec.operation == "upload" and not spec.recursive:
+        data = _local_file(spec.local_path or "")
+    outcome = driver.transfer(spec, data)
+    if outcome.downloaded is not None and not spec.recursive:
         keep = max(job.result_ttl or 0, 300)
-        staged = files.stage(job.connection, downloaded, name=spec.remote_path, ttl=keep)
-        result.download_url = staged.download_url
-        result.metadata["file_id"] = staged.id
-    return result
+        staged = files.stage(job.connection, outcome.downloaded, name=spec.remote_path, ttl=keep)
+        outcome.rows[0].download_url = staged.download_url
+        outcome.rows[0].metadata["file_id"] = staged.id
+    return outcome.rows
+
+
+def _local_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise LocalFileMissing(
+            f"file_transfer.local_path {path}: {exc.strerror or exc} (on worker {gethostname()})"
+        ) from None

@@ -391,3 +391,47 @@ def test_device_test_pyeapi_untrusted_certificate(system: httpx.Client) -> None:
     assert body["success"] is False
     assert body["error_type"] == "connection"
     assert "TLS certificate is not trusted" in body["error"]
+
+
+def test_napalm_commit_confirm_commits_with_a_timer_and_does_not_save(
+    system: httpx.Client, eapi: EapiServer
+) -> None:
+    lines = ["interface Ethernet2", "description on trial"]
+    body = napalm_body(napalm_eos_args(eapi), config=lines, driver_args={"revert_in": 300})
+    [item] = finished(run(system, body))
+    assert item["exit_status"] == 0, item
+    assert item["metadata"]["revert_in"] == 300 and item["metadata"]["pending_confirm"] is True
+    assert any(c.endswith(" commit timer 00:05:00") for c in eapi.commands_received())
+    assert eapi.state.running["interface Ethernet2"] == ["description on trial"]
+    assert eapi.state.startup["interface Ethernet2"] == []  # saved only once confirmed
+    assert len(eapi.state.pending_commits) == 1
+
+
+@pytest.mark.parametrize(
+    ("device_type", "driver_args", "words"),
+    [
+        ("eos", {"message": "change 42"}, "napalm eos takes no commit message"),
+        ("nxos_ssh", {"revert_in": 300}, "napalm nxos_ssh has no commit-confirm"),
+        ("junos", {"revert_in": 90}, "whole minutes"),
+    ],
+)
+def test_napalm_commit_options_the_platform_lacks_are_refused(
+    api: httpx.Client, device_type: str, driver_args: dict[str, Any], words: str
+) -> None:
+    body = napalm_body(
+        {"device_type": device_type, "host": "127.0.0.1", "username": "u", "password": "p"},
+        config=["hostname x"],
+        driver_args=driver_args,
+    )
+    reply = api.post("/device/exec", json=body)
+    assert reply.status_code == 422 and words in reply.text, reply.text
+
+
+def test_napalm_commit_message_needs_a_config(api: httpx.Client) -> None:
+    body = napalm_body(
+        {"device_type": "junos", "host": "127.0.0.1", "username": "u", "password": "p"},
+        command="get_facts",
+        driver_args={"message": "why"},
+    )
+    reply = api.post("/device/exec", json=body)
+    assert reply.status_code == 422 and "apply to a config" in reply.text

@@ -115,6 +115,8 @@ class EosState:
     startup: Config = field(default_factory=dict)
     rollback: Config = field(default_factory=dict)
     sessions: dict[str, Config] = field(default_factory=dict)
+    #: Sessions committed with a timer (commit-confirm): name -> uptime it reverts at.
+    pending_commits: dict[str, float] = field(default_factory=dict)
     booted_at: float = field(default_factory=lambda: time.time() - 3600)
 
     def __post_init__(self) -> None:
@@ -171,6 +173,14 @@ class CliSession:
             return {}
         if m := re.fullmatch(r"configure session (\S+)", line):
             self.target = state.sessions.setdefault(m.group(1), copy.deepcopy(state.running))
+            return {}
+        if m := re.fullmatch(r"configure session (\S+) commit timer (\d+):(\d\d):(\d\d)", line):
+            name, hours, minutes, seconds = m.groups()
+            if name not in state.sessions:
+                raise CommandError(1000, "could not run command", f"Session {name} not found")
+            state.running = state.sessions.pop(name)
+            timer = int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+            state.pending_commits[name] = time.time() - state.booted_at + timer
             return {}
         if m := re.fullmatch(r"configure session (\S+) (commit|abort)", line):
             name, action = m.groups()
@@ -247,11 +257,20 @@ class CliSession:
         return {"interfaces": interfaces}
 
     def _sessions(self) -> dict[str, Any]:
+        sessions: dict[str, Any] = {
+            name: {"state": "pending", "completedTime": 0, "description": "", "instances": {}}
+            for name in self.state.sessions
+        }
+        for name, commit_by in self.state.pending_commits.items():
+            sessions[name] = {
+                "state": "pendingCommitTimer",
+                "commitBy": commit_by,
+                "completedTime": 0,
+                "description": "",
+                "instances": {},
+            }
         return {
-            "sessions": {
-                name: {"state": "pending", "completedTime": 0, "description": "", "instances": {}}
-                for name in self.state.sessions
-            },
+            "sessions": sessions,
             "maxSavedSessions": 1,
             "maxOpenSessions": 5,
         }

@@ -43,6 +43,11 @@ GETTER = re.compile(r"get_[a-z0-9_]+")
 #: A few of napalm's built-in drivers, for error messages.
 EXAMPLE_DRIVERS = "ios, eos, junos, nxos_ssh, nxos, iosxr"
 DEFAULT_TIMEOUT_S = 60.0
+#: The napalm platforms whose commit_config takes a message / a revert timer (napalm 5).
+COMMIT_MESSAGE_PLATFORMS = frozenset({"junos", "iosxr"})
+COMMIT_CONFIRM_PLATFORMS = frozenset({"eos", "ios", "junos"})
+#: Platforms whose revert timer counts whole minutes.
+MINUTE_TIMERS = frozenset({"ios", "junos"})
 
 
 class _ConfigFlags(TypedDict):
@@ -51,6 +56,9 @@ class _ConfigFlags(TypedDict):
     dry_run: bool
     committed: bool
     changed: NotRequired[bool]
+    message: NotRequired[str]
+    revert_in: NotRequired[int]
+    pending_confirm: NotRequired[bool]
 
 
 def napalm_driver_class(name: str) -> type[NetworkDriver]:
@@ -87,6 +95,35 @@ class NapalmDriver(BaseDriver):
         super().validate_request(req)
         if req.dry_run and not req.is_config:
             raise ValueError("dry_run applies to a config (it shows the diff and discards it)")
+        cls._check_commit_options(req)
+
+    @classmethod
+    def _check_commit_options(cls, req: ExecutionRequest) -> None:
+        """``message`` and ``revert_in`` where the platform's napalm driver has them (a 422
+        naming the platform otherwise: napalm itself would fail only at commit time)."""
+        options = req.driver_args or {}
+        platform = req.connection_args.device_type or ""
+        given = [name for name in ("message", "revert_in") if options.get(name) is not None]
+        if not given:
+            return
+        if not req.is_config or req.dry_run:
+            raise ValueError(f"driver_args {', '.join(given)} apply to a config that is committed")
+        if options.get("message") is not None and platform not in COMMIT_MESSAGE_PLATFORMS:
+            raise ValueError(
+                f"napalm {platform} takes no commit message (driver_args.message); "
+                f"it works on {', '.join(sorted(COMMIT_MESSAGE_PLATFORMS))}"
+            )
+        revert_in = options.get("revert_in")
+        if revert_in is not None and platform not in COMMIT_CONFIRM_PLATFORMS:
+            raise ValueError(
+                f"napalm {platform} has no commit-confirm (driver_args.revert_in); "
+                f"it works on {', '.join(sorted(COMMIT_CONFIRM_PLATFORMS))}"
+            )
+        if revert_in is not None and platform in MINUTE_TIMERS and revert_in % 60:
+            raise ValueError(
+                f"napalm {platform} counts driver_args.revert_in in whole minutes: "
+                "give a multiple of 60 seconds"
+            )
 
     # --- session --------------------------------------------------------------------------
 
@@ -310,13 +347,23 @@ class NapalmDriver(BaseDriver):
                     )
                 ]
             return [self.result(command, started, stdout=diff, **flags)]
+        options = self.driver_args_checked(req.driver_args)
+        commit: dict[str, Any] = {
+            name: options[name] for name in ("message", "revert_in") if options.get(name)
+        }
         try:
-            device.commit_config()
+            device.commit_config(**commit)
         except Exception as exc:
             self._raise_if_session_lost(exc, "commit_config")
             reason = self._discard_after(f"commit failed: {type(exc).__name__}: {exc}")
             return [self._failed(command, started, reason, stdout=diff, **flags)]
         flags["committed"] = True
+        if "message" in commit:
+            flags["message"] = commit["message"]
+        if "revert_in" in commit:
+            # Reverted by the device unless confirmed in time (napalm confirm_commit).
+            flags["revert_in"] = commit["revert_in"]
+            flags["pending_confirm"] = True
         return [self.result(command, started, stdout=diff, **flags)]
 
     def _discard_after(self, reason: str) -> str:

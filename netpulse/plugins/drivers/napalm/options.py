@@ -85,3 +85,13 @@ class DriverOptions(Options):
         None, description="Getter name -> its keyword arguments."
     )
     encoding: str | None = Field(None, max_length=16, description="Passed to cli (eos: json).")
+    message: str | None = Field(
+        None, min_length=1, max_length=1024, description="Commit message (junos, iosxr)."
+    )
+    revert_in: int | None = Field(
+        None,
+        ge=1,
+        le=86400,
+        description="Commit-confirm: the device reverts after N seconds unless confirmed "
+        "(eos; ios and junos in whole minutes).",
+    )

@@ -9,9 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netmiko import ConnectHandler
@@ -22,11 +20,9 @@ from netmiko.exceptions import (
     ReadTimeout,
     WriteException,
 )
-from netmiko.scp_handler import SCPConn
 from paramiko.ssh_exception import NoValidConnectionsError
-from scp import SCPException
 
-from netpulse.drivers import checksums
+from netpulse.drivers import transfer
 from netpulse.drivers.base import (
     BaseDriver,
     DeviceAuthenticationError,
@@ -34,9 +30,11 @@ from netpulse.drivers.base import (
     DeviceTimeoutError,
     send_keepalive,
 )
+from netpulse.drivers.transfer import TransferOutcome
 from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ConnectionArgs, ExecutionRequest
+from netpulse.models.request import ConnectionArgs, ExecutionRequest, FileTransfer
 from netpulse.plugins.drivers.interrupt import break_netmiko_session
+from netpulse.plugins.drivers.netmiko.files import ScpFiles, linux_shell
 from netpulse.plugins.drivers.netmiko.options import (
     REFUSED_DEVICE_SUFFIXES,
     ConnectionOptions,
@@ -94,6 +92,19 @@ class NetmikoDriver(BaseDriver):
     def _options(self, func: Any, driver_args: dict[str, Any]) -> dict[str, Any]:
         checked = self.driver_args_checked(driver_args)
         return _accepted_kwargs(func, {k: v for k, v in checked.items() if v is not None})
+
+    @classmethod
+    def validate_request(cls, req: ExecutionRequest) -> None:
+        super().validate_request(req)
+        device_type = req.connection_args.device_type or ""
+        if req.file_transfer is not None and not device_type.startswith("linux"):
+            needing = transfer.options_needing_a_shell(req.file_transfer)
+            if needing:
+                raise ValueError(
+                    f"file_transfer {', '.join(needing)} need a shell on the device, which "
+                    f"netmiko has for device_type linux only (not {device_type!r}); "
+                    "use paramiko for Linux hosts"
+                )
 
     def connect(self) -> None:
         try:
@@ -238,43 +249,17 @@ class NetmikoDriver(BaseDriver):
             results.append(self._save(conn))
         return results
 
-    def transfer(
-        self, req: ExecutionRequest, data: bytes | None
-    ) -> tuple[DriverExecutionResult, bytes | None]:
-        """SCP over the open session; SHA-256 compared where the device has ``sha256sum``."""
-        spec = req.file_transfer
-        assert spec is not None
+    def transfer(self, spec: FileTransfer, data: bytes | None) -> TransferOutcome:
+        """SCP over the open session; on a Linux host its shell gives sizes, hashes, chmod
+        and the command run after an upload (``netpulse.drivers.transfer``)."""
         conn = self.conn
         if conn is None:
             raise DeviceConnectionError(f"{self.target}: the session is closed")
-        started = time.monotonic()
-        label = f"{spec.operation} {spec.remote_path}"
-        with tempfile.TemporaryDirectory(prefix="netpulse-scp-") as tmp:
-            local = Path(tmp) / "file"
-            try:
-                scp = SCPConn(conn)
-                try:
-                    if spec.operation == "upload":
-                        local.write_bytes(data or b"")
-                        scp.scp_put_file(str(local), spec.remote_path)
-                    else:
-                        scp.scp_get_file(spec.remote_path, str(local))
-                finally:
-                    scp.close()
-            except SCPException as exc:  # the device refused: no such file, permission...
-                failed = self.result(
-                    label, started, stderr=f"{spec.remote_path}: {exc}", exit_status=1
-                )
-                return failed, None
-            except (OSError, EOFError) as exc:
-                raise DeviceConnectionError(f"{self.target}: SCP failed: {exc}") from None
-            payload = local.read_bytes()
-        remote = None
-        if spec.verify and (self.args.device_type or "").startswith("linux"):
-            output = conn.send_command(checksums.remote_sha256_command(spec.remote_path))
-            assert isinstance(output, str)  # text: no parser (use_textfsm...) was asked for
-            remote = checksums.parse_sha256(output)
-        return self.transfer_outcome(req, started, payload, remote)
+        shell = linux_shell(conn) if (self.args.device_type or "").startswith("linux") else None
+        try:
+            return transfer.perform(spec, ScpFiles(conn, shell), self.result, data)
+        except EOFError as exc:
+            raise DeviceConnectionError(f"{self.target}: SCP failed: {exc}") from None
 
     def _save(self, conn: BaseConnection) -> DriverExecutionResult:
         started = time.monotonic()

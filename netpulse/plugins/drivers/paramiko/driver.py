@@ -17,7 +17,7 @@ from typing import Any
 
 import paramiko
 
-from netpulse.drivers import checksums
+from netpulse.drivers import transfer
 from netpulse.drivers.base import (
     BaseDriver,
     DeviceAuthenticationError,
@@ -25,9 +25,11 @@ from netpulse.drivers.base import (
     DeviceTimeoutError,
     send_keepalive,
 )
+from netpulse.drivers.transfer import TransferOutcome
 from netpulse.models.job import DriverExecutionResult
-from netpulse.models.request import ConnectionArgs, ExecutionRequest
+from netpulse.models.request import ConnectionArgs, ExecutionRequest, FileTransfer
 from netpulse.plugins.drivers.paramiko import login
+from netpulse.plugins.drivers.paramiko.files import SftpFiles
 from netpulse.plugins.drivers.paramiko.options import ConnectionOptions, DriverOptions
 from netpulse.plugins.drivers.paramiko.shell import Outcome, run_on_channel, shell_command
 
@@ -232,41 +234,18 @@ class ParamikoDriver(BaseDriver):
         except (OSError, paramiko.SSHException) as exc:
             raise DeviceConnectionError(f"{self.target}: SFTP failed: {exc}") from None
 
-    def transfer(
-        self, req: ExecutionRequest, data: bytes | None
-    ) -> tuple[DriverExecutionResult, bytes | None]:
-        """SFTP upload or download, then compare SHA-256 with the host's ``sha256sum``."""
-        spec = req.file_transfer
-        assert spec is not None
-        started = time.monotonic()
-        label = f"{spec.operation} {spec.remote_path}"
-        client = self.client
-        if client is None:
-            raise DeviceConnectionError(f"{self.target}: the session is closed")
-        try:
-            with client.open_sftp() as sftp:
-                if spec.operation == "upload":
-                    sftp.putfo(io.BytesIO(data or b""), spec.remote_path, confirm=True)
-                    payload = data or b""
-                else:
-                    buffer = io.BytesIO()
-                    sftp.getfo(spec.remote_path, buffer)
-                    payload = buffer.getvalue()
-        except OSError as exc:  # no such file, permission denied...
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            failed = self.result(
-                label, started, stderr=f"{spec.remote_path}: {reason}", exit_status=1
-            )
-            return failed, None
-        except paramiko.SSHException as exc:
-            raise DeviceConnectionError(f"{self.target}: SFTP failed: {exc}") from None
-        remote = self._remote_sha256(client, spec.remote_path) if spec.verify else None
-        return self.transfer_outcome(req, started, payload, remote)
+    def transfer(self, spec: FileTransfer, data: bytes | None) -> TransferOutcome:
+        """SFTP for the bytes, the host's shell for sizes, hashes, chmod and the command
+        run after an upload (``netpulse.drivers.transfer`` does the rest)."""
+        with self._sftp() as sftp:
+            try:
+                return transfer.perform(spec, SftpFiles(sftp, self._shell), self.result, data)
+            except (paramiko.SSHException, EOFError) as exc:
+                raise DeviceConnectionError(f"{self.target}: SFTP failed: {exc}") from None
 
-    def _remote_sha256(self, client: paramiko.SSHClient, path: str) -> str | None:
-        _, stdout, _ = client.exec_command(checksums.remote_sha256_command(path))
-        output = stdout.read().decode(errors="replace")
-        return checksums.parse_sha256(output) if stdout.channel.recv_exit_status() == 0 else None
+    def _shell(self, command: str) -> tuple[str, str, int]:
+        outcome = self._run(command, command, {})
+        return outcome.stdout, outcome.stderr, outcome.status
 
     def abort(self) -> None:
         for client in (self.client, self.jump):
