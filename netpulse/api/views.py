@@ -88,5 +88,6 @@ def to_response(job: Job, base_url: str = "") -> JobInResponse:
         device_name=meta.get("device_name"),
         command=meta.get("command"),
         duration=_seconds(job.started_at, job.ended_at),
+        notices=meta.get("notices"),
         queue_time=_seconds(job.enqueued_at, job.started_at),
     )

@@ -6,6 +6,7 @@ record its outcome and its webhook event (``netpulse.worker.callbacks``).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -30,6 +31,9 @@ from netpulse.webhooks.callers import registry as webhook_callers
 
 #: Callbacks are fast (one Redis script); the bound only guards against a stuck Redis.
 CALLBACK_TIMEOUT = 10
+
+
+log = logging.getLogger(__name__)
 
 
 class SubmissionError(Unprocessable):
@@ -110,6 +114,9 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
     device, strategy = device_key(req), strategy_of(req)
     queue = OrderedQueue(queue_name, connection=conn)
     lines = req.lines()
+    notices = req.notices()
+    if notices:
+        log.info("job on %s: %s", req.connection_args.host, "; ".join(notices))
     return queue.enqueue_call(
         "netpulse.worker.task.run_device_job",
         kwargs={"req": req},
@@ -130,6 +137,7 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
             "driver": req.driver,
             "device": device,
             "strategy": strategy,
+            **({"notices": notices} if notices else {}),
         },
         rate_limit=limit,
         # Success needs a callback only to notify; failures always record their cause.

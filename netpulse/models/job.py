@@ -78,6 +78,9 @@ class JobInResponse(BaseModel):
     command: list[str] | None = None
     duration: float | None = None
     queue_time: float | None = None
+    notices: list[str] | None = Field(
+        None, description="Fields of the request accepted but not acted on, and why."
+    )
 
 
 class BulkFailure(BaseModel):

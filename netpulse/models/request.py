@@ -173,6 +173,26 @@ class ExecutionRequest(BaseModel):
     webhook: WebhookConfig | None = None
     credential: dict[str, Any] | None = None
     task_id: str | None = None
+    audit_mode: Any = Field(
+        None, description="The original's audit switch: accepted, ignored (no audit trail yet)."
+    )
+    push_interval: Any = Field(
+        None, description="The original's log-push interval: accepted, ignored (no detach yet)."
+    )
+
+    def notices(self) -> list[str]:
+        """What this server accepts from the request but does not do: said in the job's
+        ``notices`` (and logged), never ignored in silence."""
+        ignored = {
+            "audit_mode": "this server keeps no audit trail yet",
+            "push_interval": "it applies to detached tasks, which this server does not run yet",
+        }
+        return [
+            f"{name} is accepted and ignored: {why}"
+            for name, why in ignored.items()
+            if getattr(self, name) is not None
+        ]
+
     device_name: str | None = None
 
     _driver = field_validator("driver")(classmethod(lambda cls, v, info: _check_driver(v, info)))

@@ -168,3 +168,42 @@ def test_proxy_options_without_a_proxy_host_are_refused(api: httpx.Client) -> No
     }
     reply = api.post("/device/exec", json=body)
     assert reply.status_code == 422 and "without proxy_host" in reply.text
+
+
+def test_keepalive_sends_ssh_keepalives_on_an_idle_session(
+    sshd: OpenSSHServer, netpulse_env: dict[str, str]
+) -> None:
+    """In process, against the real server: the idle session's transport sends paramiko's
+    keepalive global requests at the interval asked (and none without the option)."""
+    import threading
+
+    from netpulse.models.request import ConnectionArgs
+    from netpulse.plugins.drivers.paramiko.driver import ParamikoDriver
+
+    def keepalives_within(seconds: float, **options: Any) -> int:
+        args = ConnectionArgs.model_validate({**ssh_args(sshd), **options})
+        driver = ParamikoDriver(args)
+        driver.connect()
+        try:
+            assert driver.client is not None
+            transport = driver.client.get_transport()
+            assert transport is not None
+            sent = threading.Event()
+            count = 0
+            original = transport.global_request
+
+            def recording(kind: str, *rest: Any, **kw: Any) -> Any:
+                nonlocal count
+                if kind == "keepalive@lag.net":
+                    count += 1
+                    sent.set()
+                return original(kind, *rest, **kw)
+
+            transport.global_request = recording  # type: ignore[method-assign]
+            sent.wait(seconds)
+            return count
+        finally:
+            driver.disconnect()
+
+    assert keepalives_within(5, keepalive=1) >= 1
+    assert keepalives_within(2.5) == 0

@@ -115,3 +115,58 @@ def test_a_list_payload_is_the_template_with_its_lines_joined(
     job = run(system, body)
     assert job["status"] == "finished", job
     assert [r["stdout"].strip() for r in job["result"]["retval"]] == ["one", "two"]
+
+
+def test_test_connections_reports_each_device(client: Any, lab: dict) -> None:
+    args = device(lab, "cisco_ios").connection_args()
+    host = args.pop("host")
+    results = client.test_connections([host, host], connection_args=args, driver="netmiko")
+    assert [(r.ok, r.host, r.error) for r in results] == [(True, host, None)] * 2
+    [down] = client.test_connections(
+        ["127.0.0.1"], connection_args={**args, "port": free_port()}, driver="netmiko"
+    )
+    assert down.ok is False and isinstance(down.error, str) and "127.0.0.1" in down.error
+
+
+def test_render_and_parse_templates_through_the_client(client: Any) -> None:
+    rendered = client.render_template(
+        "hostname {{ name }}\n{% for v in vlans %}vlan {{ v }}\n{% endfor %}",
+        {"name": "core-1", "vlans": [10, 20]},
+    )
+    assert isinstance(rendered, str)
+    assert rendered.split() == ["hostname", "core-1", "vlan", "10", "vlan", "20"]
+    parsed = client.parse_template(
+        "interface Gi0/1\n description uplink\n",
+        name="ttp",
+        template="interface {{ name }}\n description {{ description }}",
+    )
+    assert "uplink" in str(parsed) and "Gi0/1" in str(parsed)
+
+
+def test_list_jobs_filters_by_status(client: Any, sshd: Any) -> None:
+    args = ssh_args(sshd)
+    host = args.pop("host")
+    job = client.run(devices=host, command="echo listed", driver="paramiko", connection_args=args)
+    job.wait()
+    finished = client.list_jobs(status="finished")
+    assert any(j.id == job.id for j in finished)
+    assert all(j.status == "finished" for j in finished)
+    assert not any(j.id == job.id for j in client.list_jobs(status="queued"))
+
+
+def test_fields_accepted_but_not_acted_on_are_said(system: httpx.Client, sshd: Any) -> None:
+    body = {
+        "driver": "paramiko",
+        "connection_args": ssh_args(sshd),
+        "command": "true",
+        "audit_mode": "full",
+        "push_interval": 5,
+    }
+    reply = system.post("/device/exec", json=body)
+    assert reply.status_code == 201, reply.text
+    notices = reply.json()["notices"]
+    assert any(n.startswith("audit_mode is accepted and ignored") for n in notices)
+    assert any(n.startswith("push_interval is accepted and ignored") for n in notices)
+    assert system.get(f"/jobs/{reply.json()['id']}").json()["notices"] == notices
+    plain = system.post("/device/exec", json={**body, "audit_mode": None, "push_interval": None})
+    assert plain.json()["notices"] is None
