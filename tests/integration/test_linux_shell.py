@@ -182,3 +182,13 @@ def test_a_script_with_a_command_or_an_interpreter_alone_is_refused(api: httpx.C
     )
     assert lone_password.status_code == 422 and "without sudo" in lone_password.text
     assert "x" not in lone_password.json().get("detail", [{}])[0].get("input", "")
+
+
+def test_a_script_is_rendered_with_the_request_context(system: httpx.Client, sshd: Any) -> None:
+    body = job(sshd, script_content="echo '{{ greeting }}, {{ site }}'")
+    body["rendering"] = {"context": {"greeting": "hello", "site": "ams1"}}
+    [row] = rows(run(system, body))
+    assert row["stdout"].strip() == "hello, ams1"
+    bad = system.post("/device/exec", json={**body, "rendering": {"context": {}}})
+    # An undefined variable is a 422 naming it, as for a rendered command.
+    assert bad.status_code == 422 and "greeting" in bad.text

@@ -130,9 +130,16 @@ def _collect(
         if channel.exit_status_ready() or channel.closed:
             _drain(channel, out, err, prompts)
             return bytes(out), bytes(err)
-        if idle_timeout is not None and time.monotonic() - last_data > idle_timeout:
+        waited = time.monotonic() - last_data
+        if idle_timeout is not None and waited > idle_timeout:
             raise TimeoutError(f"no output for {idle_timeout:g} s")
-        select.select([channel], [], [], _POLL_S)
+        wait = _POLL_S if idle_timeout is None else max(0.0, min(_POLL_S, idle_timeout - waited))
+        if channel.eof_received:
+            # Both streams are done: only the exit status is to come (a wake-up of its own;
+            # the channel's pipe stays readable after EOF, so select would spin).
+            channel.status_event.wait(wait)
+        else:
+            select.select([channel], [], [], wait)
 
 
 def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray, prompts: _Prompts) -> bool:
