@@ -203,7 +203,8 @@ class ParamikoDriver(BaseDriver):
         interpreter = options.get("script_interpreter") or "/bin/sh"
         label = f"script_content ({interpreter})"
         started = time.monotonic()
-        plain = {k: v for k, v in options.items() if k not in ("sudo", "expect_map", "get_pty")}
+        # Making and removing the file need none of the job's shell options (the timeouts).
+        plain = {k: v for k, v in options.items() if k in ("timeout", "read_timeout")}
         made = self._run(label, f"mktemp {SCRIPT_TEMPLATE}", plain)
         path = made.stdout.strip()
         if made.status != 0 or not path.startswith("/tmp/netpulse-script."):
