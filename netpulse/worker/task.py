@@ -94,7 +94,10 @@ def _transfer(driver: BaseDriver, req: ExecutionRequest) -> list[DriverExecution
     assert spec is not None
     if spec.local_path is not None:
         # Confined again here: the worker may be another host than the controller.
-        spec = spec.model_copy(update={"local_path": confined_path(spec.local_path)})
+        try:
+            spec = spec.model_copy(update={"local_path": confined_path(spec.local_path)})
+        except ValueError as exc:
+            raise LocalFileMissing(f"file_transfer.local_path {exc}") from None
     data = None
     if spec.operation == "upload" and req.staged_file_id:
         found = files.read(job.connection, req.staged_file_id)

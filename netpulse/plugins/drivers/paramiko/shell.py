@@ -24,6 +24,8 @@ import paramiko
 MASK = "********"
 _READ_BYTES = 32768
 _POLL_S = 0.05
+#: How much of the latest output a prompt of ``expect_map`` is searched in.
+_PROMPT_WINDOW = 4096
 
 
 def shell_command(command: str, options: dict[str, Any]) -> str:
@@ -73,7 +75,9 @@ class _Prompts:
     seen: str = field(default="")
 
     def answer_for(self, new_output: str) -> str | None:
-        self.seen += new_output
+        # Only the recent output: a prompt is short, and a long output must not make each
+        # search slower than the last.
+        self.seen = (self.seen + new_output)[-_PROMPT_WINDOW:]
         for pattern, answer in self.answers:
             if pattern.search(self.seen):
                 self.seen = ""  # the next prompt must appear after this answer
