@@ -12,10 +12,10 @@ import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -211,6 +211,36 @@ class DriverSettings(BaseModel):
     )
 
 
+def _fernet_key(value: SecretStr) -> SecretStr:
+    """A key as ``cryptography``'s Fernet takes it: 32 bytes, url-safe base64 (44 chars)."""
+    import base64
+    import binascii
+
+    try:
+        raw = base64.urlsafe_b64decode(value.get_secret_value().strip().encode())
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError(
+            "security.encryption_keys: each key must be 32 random bytes in url-safe base64 "
+            "(44 characters); make one with `netpulse encryption-key`"
+        )
+    return SecretStr(value.get_secret_value().strip())
+
+
+class SecuritySettings(BaseModel):
+    """How secrets are kept at rest (docs/security.md)."""
+
+    encryption_keys: list[Annotated[SecretStr, AfterValidator(_fernet_key)]] = Field(
+        default_factory=list,
+        description=(
+            "Keys that seal secrets before they are stored in Redis: the first seals, all "
+            "open (add a new key first to rotate). Empty: the key in "
+            "<data_dir>/encryption.key, made on first use (one machine)."
+        ),
+    )
+
+
 class SupervisorSettings(BaseModel):
     """`netpulse up`: when a child that keeps dying makes it give up instead of restarting it."""
 
@@ -242,6 +272,7 @@ class Settings(BaseSettings):
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     drivers: DriverSettings = Field(default_factory=DriverSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -64,6 +64,15 @@ def up(
     raise typer.Exit(supervisor.run(console))
 
 
+@app.command("encryption-key")
+def encryption_key() -> None:
+    """Print a new key for security.encryption_keys (put it first to rotate; keep the old
+    ones after it until the jobs and deliveries sealed with them are gone)."""
+    from netpulse.security.sealing import new_key
+
+    typer.echo(new_key())
+
+
 @app.command()
 def controller(
     host: str = typer.Option(None),

@@ -48,6 +48,7 @@ from rich.table import Table
 
 from netpulse.config import Settings
 from netpulse.runtime.lifeline import child_env
+from netpulse.security.sealing import file_key
 
 log = logging.getLogger(__name__)
 
@@ -380,6 +381,8 @@ class Supervisor:
                 if self.settings.server.api_key
                 else load_or_create_api_key(self.data_dir)
             )
+            if not self.settings.security.encryption_keys:
+                file_key(self.data_dir)  # one sealing key for every process started here
             env = self._env(redis_url, api_key)
             self._spawn(
                 "controller", ["controller", "--host", self.host, "--port", str(self.port)], env

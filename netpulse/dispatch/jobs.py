@@ -83,15 +83,17 @@ def _queue_names(conn: Redis, queue: str | None) -> list[str]:
 
 
 def _job_ids(conn: Redis, queue_name: str, wanted: str | None) -> list[str]:
+    """The queue's job ids, registry by registry; ended jobs newest first (their
+    registries are ordered by expiry), so that a ``limit`` keeps the recent ones."""
     queue = Queue(queue_name, connection=conn)
     registries = {
         JobStatus.QUEUED.value: lambda: queue.get_job_ids(),
         JobStatus.STARTED.value: lambda: queue.started_job_registry.get_job_ids(),
-        JobStatus.FINISHED.value: lambda: queue.finished_job_registry.get_job_ids(),
-        JobStatus.FAILED.value: lambda: queue.failed_job_registry.get_job_ids(),
+        JobStatus.FINISHED.value: lambda: queue.finished_job_registry.get_job_ids(desc=True),
+        JobStatus.FAILED.value: lambda: queue.failed_job_registry.get_job_ids(desc=True),
         JobStatus.DEFERRED.value: lambda: queue.deferred_job_registry.get_job_ids(),
         JobStatus.SCHEDULED.value: lambda: queue.scheduled_job_registry.get_job_ids(),
-        JobStatus.CANCELED.value: lambda: queue.canceled_job_registry.get_job_ids(),
+        JobStatus.CANCELED.value: lambda: queue.canceled_job_registry.get_job_ids(desc=True),
     }
     ids: list[str] = []
     for name, read in registries.items():

@@ -26,6 +26,7 @@ from netpulse.models.job import BulkFailure
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, QueueStrategy
 from netpulse.nodes.directory import NoNodeAvailable, node_queue
 from netpulse.nodes.failover import fifo_limit_key, pinned_limit_key, place_device
+from netpulse.security.sealing import seal_request
 from netpulse.templates.contract import TemplateError
 from netpulse.webhooks.callers import registry as webhook_callers
 
@@ -119,7 +120,8 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
         log.info("job on %s: %s", req.connection_args.host, "; ".join(notices))
     return queue.enqueue_call(
         "netpulse.worker.task.run_device_job",
-        kwargs={"req": req},
+        # Queued with its secrets sealed: only the process that runs it opens them.
+        kwargs={"req": seal_request(req)},
         timeout=req.execution_timeout or settings.job.execution_timeout,
         ttl=req.ttl or settings.job.ttl,
         result_ttl=req.result_ttl or settings.job.result_ttl,

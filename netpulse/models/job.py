@@ -28,6 +28,7 @@ class JobErrorType(StrEnum):
     DRIVER_ERROR = "driver_error"
     SESSION_LOST = "session_lost"
     FILE_MISSING = "file_missing"
+    CREDENTIAL_ERROR = "credential_error"
     WORKER_KILLED = "worker_killed"
     WORKER_LOST = "worker_lost"
     NODE_LOST = "node_lost"

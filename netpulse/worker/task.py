@@ -21,6 +21,7 @@ from netpulse.drivers.base import BaseDriver, DriverError
 from netpulse.drivers.options import confined_path
 from netpulse.models.job import DriverExecutionResult, JobErrorType
 from netpulse.models.request import ExecutionRequest
+from netpulse.security.sealing import SealError, open_request
 from netpulse.sessions.pool import SessionPool
 from netpulse.storage import files
 from netpulse.templates import sandbox
@@ -47,6 +48,10 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
     login, so RQ marks the job failed; a command the device rejects is a result with
     ``exit_status != 0`` instead.
     """
+    try:
+        req = open_request(req)  # the secrets, for this process's memory only
+    except SealError as exc:
+        raise SecretUnreadable(str(exc)) from None
     pool = _node_pool
     if pool is not None:
         job = get_current_job()
@@ -59,6 +64,12 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
         return _run(driver, req, None)
     finally:
         driver.disconnect()
+
+
+class SecretUnreadable(DriverError):
+    """A sealed secret of the job that no key of this process opens."""
+
+    error_type = JobErrorType.CREDENTIAL_ERROR
 
 
 class LocalFileMissing(DriverError):

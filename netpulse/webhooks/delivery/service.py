@@ -28,6 +28,7 @@ from netpulse.net.client import make_client, short_reason
 from netpulse.net.ssrf import DestinationPolicy
 from netpulse.registry import PluginError
 from netpulse.runtime.outage import OutageLog, is_outage
+from netpulse.security.sealing import SealError, open_webhook_dict
 from netpulse.webhooks import store
 from netpulse.webhooks.callers import (
     AttemptOutcome,
@@ -339,7 +340,10 @@ class DeliveryService:
         try:
             # Validated from its stored JSON per attempt (about 11 us): each caller gets its
             # own config, and a cache would need a deep copy, which costs more.
-            webhook = WebhookConfig.model_validate_json(delivery.webhook_json)
+            # Stored with its secrets sealed: opened here, for this attempt only.
+            webhook = WebhookConfig.model_validate(
+                open_webhook_dict(json.loads(delivery.webhook_json))
+            )
             # Checked against its driver when it was submitted: read back as stored, so this
             # process never loads a driver plugin (models.plugins). The caller gets this
             # model, never the raw dict.
@@ -348,7 +352,7 @@ class DeliveryService:
             )
             event = json.loads(delivery.body)
             caller_class = callers.get(delivery.caller)
-        except (ValidationError, json.JSONDecodeError, PluginError) as exc:
+        except (ValidationError, json.JSONDecodeError, PluginError, SealError) as exc:
             # A record this version cannot read (or a caller no longer installed): no attempt
             # can succeed, so the delivery fails now and says why.
             reason = short_reason(f"webhook cannot be delivered: {_unreadable(exc)}")

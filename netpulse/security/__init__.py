@@ -1,0 +1,1 @@
+"""Secrets at rest: sealing what must be stored in Redis (``sealing``)."""
