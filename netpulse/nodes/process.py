@@ -36,7 +36,7 @@ from netpulse.templates import sandbox
 from netpulse.worker import task
 from netpulse.worker.pool import preload
 from netpulse.worker.registries import ThreadedStartedJobRegistry
-from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper
+from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper, PromptUnsubscribe
 from netpulse.worker.stranded import StrandedJobs
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 5.0
 
 
-class SessionWorker(JobEndPublisher, OutcomeKeeper, SimpleWorker):
+class SessionWorker(PromptUnsubscribe, JobEndPublisher, OutcomeKeeper, SimpleWorker):
     """An RQ worker running in a thread of a node process."""
 
     death_penalty_class = TimerDeathPenalty

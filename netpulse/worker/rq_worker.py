@@ -7,7 +7,8 @@ Subclassed (not forked from RQ) because:
   webhook event) is retried until Redis answers, instead of RQ giving up and leaving the job
   ``started`` for ever (:class:`OutcomeKeeper`);
 - when the OS kills a work-horse RQ runs no job callback, so the failure event is recorded
-  here (the webhook system promises one final event per job).
+  here (the webhook system promises one final event per job);
+- a worker that stops leaves its pub/sub channel at once (:class:`PromptUnsubscribe`).
 """
 
 from __future__ import annotations
@@ -75,6 +76,35 @@ class OutcomeKeeper:
         )
 
 
+class PromptUnsubscribe:
+    """Mixin for RQ workers: stopping never waits on the pub/sub thread's 60 s sleep.
+
+    RQ's ``unsubscribe`` sends UNSUBSCRIBE, then calls redis-py's ``PubSubWorkerThread.stop()``,
+    which (redis-py 8.2) joins the thread with no time limit. When the thread has already
+    read the UNSUBSCRIBE reply and looped back before the stop flag was cleared, it waits for
+    a subscription that never comes for RQ's whole ``sleep_time`` (60 s): a worker told to
+    stop (or whose pool was killed) hung that long. The flag is cleared first here, so the
+    thread leaves as soon as the reply arrives; the join is bounded all the same.
+    """
+
+    pubsub: Any
+    pubsub_thread: Any
+    name: str
+
+    def unsubscribe(self) -> None:
+        thread = self.pubsub_thread
+        if not thread:
+            return
+        log.debug("worker %s: leaving its pub/sub channel", self.name)
+        thread.stop(timeout=0)  # clears the run flag; no wait yet
+        try:
+            self.pubsub.unsubscribe()
+        except REDIS_OUTAGE_ERRORS as exc:
+            log.debug("worker %s: UNSUBSCRIBE not sent (%s)", self.name, exc)
+        thread.join(timeout=1)
+        self.pubsub.close()
+
+
 class JobEndPublisher:
     """Mixin for RQ workers: publish each job's id once its final state is stored."""
 
@@ -100,7 +130,7 @@ class JobEndPublisher:
         self._publish_done(job)
 
 
-class NetPulseWorker(JobEndPublisher, OutcomeKeeper, Worker):
+class NetPulseWorker(PromptUnsubscribe, JobEndPublisher, OutcomeKeeper, Worker):
     """The forking worker of the FIFO pool."""
 
     #: Set by SIGINT/SIGTERM. RQ stops an idle worker by raising out of its loop without
