@@ -273,6 +273,13 @@ class Settings(BaseSettings):
     drivers: DriverSettings = Field(default_factory=DriverSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    credentials: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "Options of each credential provider, by provider name (credentials.vault_kv.url "
+            "...); each provider checks its own (docs/credentials.md)."
+        ),
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -30,7 +30,8 @@ NOT_USED: dict[str, str] = {
     "redis.key": "key names are fixed (docs/architecture.md)",
     "plugin": "plugins are found in netpulse/plugins/<kind>/ and through entry points",
     "log.config": "logging is configured by log_level",
-    "credential": "stored credentials are not supported yet",
+    "credential": "credential providers are set up under credentials.<provider> "
+    "(docs/credentials.md)",
 }
 
 #: original ``redis`` keys, turned into one ``redis.url``.

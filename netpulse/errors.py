@@ -27,6 +27,13 @@ class InvalidRequest(NetPulseError, ValueError):
     http_status = 400
 
 
+class Forbidden(NetPulseError, PermissionError):
+    """The caller may not do this (an API key without the scope, a credential path outside
+    the provider's allowed paths); the message names what is missing."""
+
+    http_status = 403
+
+
 class NotFound(NetPulseError, LookupError):
     """The thing asked for does not exist, or expired."""
 

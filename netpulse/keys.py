@@ -10,3 +10,18 @@ JOB_DONE_CHANNEL = f"{PREFIX}:jobs:done"
 
 def job_done_channel() -> str:
     return JOB_DONE_CHANNEL
+
+
+#: The names of the credentials in the built-in store (a set).
+CREDENTIAL_INDEX = f"{PREFIX}:credentials"
+
+
+def credential_key(name: str) -> str:
+    """One stored credential (a hash: sealed fields and timestamps)."""
+    return f"{PREFIX}:credential:{name}"
+
+
+#: The scoped API keys by name (a hash: name -> the key's record as JSON, no key in it).
+API_KEYS = f"{PREFIX}:api-keys"
+#: The same keys by the SHA-256 of the key (a hash: digest -> name), the lookup on each call.
+API_KEY_DIGESTS = f"{PREFIX}:api-key-digests"

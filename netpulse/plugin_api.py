@@ -8,6 +8,7 @@ next to their registries (docs/plugins.md).
 
 from __future__ import annotations
 
+from netpulse.credentials import BaseCredentialProvider, CredentialError, CredentialForbidden
 from netpulse.drivers import (
     BaseDriver,
     DeviceAuthenticationError,
@@ -16,6 +17,7 @@ from netpulse.drivers import (
     DriverError,
 )
 from netpulse.drivers.options import NoOptions, Options
+from netpulse.models.credential import CredentialRef
 from netpulse.models.job import DriverExecutionResult, JobErrorType
 from netpulse.models.request import ConnectionArgs, ExecutionRequest, QueueStrategy
 from netpulse.net.client import describe_failure, is_timeout, make_client, remote_ip
@@ -47,11 +49,15 @@ from netpulse.webhooks.store import JobSnapshot
 __all__ = [
     "TRANSPORT_ERRORS",
     "AttemptOutcome",
+    "BaseCredentialProvider",
     "BaseDriver",
     "BaseScheduler",
     "BaseTemplatePlugin",
     "BaseWebHookCaller",
     "ConnectionArgs",
+    "CredentialError",
+    "CredentialForbidden",
+    "CredentialRef",
     "DeliveryContext",
     "DestinationPolicy",
     "DestinationRefused",

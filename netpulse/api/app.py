@@ -14,12 +14,28 @@ from netpulse.api import errors, openapi
 from netpulse.api.auth import require_api_key
 from netpulse.api.device_tests import DeviceTests
 from netpulse.api.guard import RequestGuard
-from netpulse.api.routes import device, jobs, storage, system, templates, webhooks, workers
+from netpulse.api.routes import (
+    credentials,
+    device,
+    jobs,
+    keys,
+    storage,
+    system,
+    templates,
+    webhooks,
+    workers,
+)
 from netpulse.api.waiter import JobWaiter
 from netpulse.config import ConfigError, Settings, get_settings
 from netpulse.runtime.redis_conn import connect
 from netpulse.templates import sandbox
 from netpulse.webhooks.delivery.metrics import WebhookMetricsCollector
+
+#: Every router that needs an API key (each route names its scope: ``auth.needs``).
+SECURED_ROUTERS = tuple(
+    module.router
+    for module in (device, jobs, workers, system, webhooks, storage, templates, credentials, keys)
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -59,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics.register(WebhookMetricsCollector(app.state.redis))
 
     errors.install(app)
-    openapi.install(app)
+    openapi.install(app, SECURED_ROUTERS)
     # Outermost: the key, then the body's size and shape, before any route reads it.
     app.add_middleware(
         RequestGuard,
@@ -69,6 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     secured = [Depends(require_api_key)]
     app.include_router(system.health_router)
-    for module in (device, jobs, workers, system, webhooks, storage, templates):
-        app.include_router(module.router, dependencies=secured)
+    for router in SECURED_ROUTERS:
+        app.include_router(router, dependencies=secured)
     return app

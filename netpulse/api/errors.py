@@ -19,6 +19,9 @@ from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
 
 log = logging.getLogger(__name__)
 
+#: What a client reads while Redis restarts or fails over (503, ``Retry-After: 2``).
+REDIS_AWAY_MESSAGE = "the job store (Redis) is unreachable right now; try again shortly"
+
 
 def clean_errors(errors: list[Any]) -> list[dict[str, Any]]:
     cleaned = []
@@ -58,7 +61,7 @@ def install(app: FastAPI) -> None:
         # Redis restarting or failing over: a retryable condition, not a server bug.
         log.warning("%s %s: Redis is unreachable (%s)", request.method, request.url.path, exc)
         return JSONResponse(
-            {"detail": "the job store (Redis) is unreachable right now; try again shortly"},
+            {"detail": REDIS_AWAY_MESSAGE},
             status_code=503,
             headers={"Retry-After": "2"},
         )

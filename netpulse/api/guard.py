@@ -5,8 +5,9 @@ before it runs a route's dependencies: a client without the key would otherwise 
 validation details (422 instead of 403), and any client could make the controller read and
 parse a body of any size or depth. Here, in order:
 
-1. a route that needs the key (all but :data:`netpulse.api.auth.OPEN_PATHS`) without the
-   right key gets 403 before one byte of the body is read;
+1. a route that needs the key (all but :data:`netpulse.api.auth.OPEN_PATHS`) without a
+   valid key gets 403 before one byte of the body is read (the key's scopes are the routes'
+   business, :mod:`netpulse.api.auth`); the caller is left in the scope's state;
 2. a body larger than ``server.max_body_bytes`` gets 413 (a multipart upload: larger than the
    file limit plus room for its form fields), whether it says its length or not;
 3. a JSON body nested deeper than ``server.max_json_depth`` or holding lone UTF-16
@@ -23,8 +24,10 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from netpulse.api.auth import OPEN_PATHS, key_matches, missing_key_message
+from netpulse.api.auth import OPEN_PATHS, PRINCIPAL_STATE, identify, missing_key_message
+from netpulse.api.errors import REDIS_AWAY_MESSAGE
 from netpulse.api.json_body import BodyRejected, check_shape
+from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
 from netpulse.storage.files import MAX_FILE_BYTES
 
 Scope = MutableMapping[str, Any]
@@ -38,19 +41,16 @@ MULTIPART_OVERHEAD = 1024 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-async def _reply(send: Send, status: int, detail: Any) -> None:
+async def _reply(send: Send, status: int, detail: Any, retry_after: int | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -67,10 +67,17 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        expected: str = scope["app"].state.api_key
-        if scope["path"] not in OPEN_PATHS and not key_matches(headers.get(self.header), expected):
-            await _reply(send, 403, missing_key_message(self.header_name))
-            return
+        if scope["path"] not in OPEN_PATHS:
+            state = scope["app"].state
+            try:
+                principal = await identify(headers.get(self.header), state.api_key, state.redis)
+            except REDIS_OUTAGE_ERRORS:
+                await _reply(send, 503, REDIS_AWAY_MESSAGE, retry_after=2)
+                return
+            if principal is None:
+                await _reply(send, 403, missing_key_message(self.header_name))
+                return
+            scope.setdefault("state", {})[PRINCIPAL_STATE] = principal
         if scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return

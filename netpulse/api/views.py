@@ -89,5 +89,6 @@ def to_response(job: Job, base_url: str = "") -> JobInResponse:
         command=meta.get("command"),
         duration=_seconds(job.started_at, job.ended_at),
         notices=meta.get("notices"),
+        submitted_by=meta.get("submitted_by"),
         queue_time=_seconds(job.enqueued_at, job.started_at),
     )

@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from netpulse.config import ConfigError, load_settings
+from netpulse.cli.common import console, settings_or_exit
+from netpulse.cli.credentials import credential_app
+from netpulse.cli.keys import key_app
+from netpulse.config import ConfigError
 from netpulse.runtime.eventloop import run_event_loop
 
 app = typer.Typer(
@@ -24,18 +26,14 @@ worker_app = typer.Typer(help="Run one kind of worker process.", no_args_is_help
 webhook_app = typer.Typer(help="Webhook tools.", no_args_is_help=True)
 app.add_typer(worker_app, name="worker")
 app.add_typer(webhook_app, name="webhook")
-console = Console()
+app.add_typer(credential_app, name="credential")
+app.add_typer(key_app, name="key")
 
 #: How much lower the webhook delivery service's CPU priority is than the device workers'.
 DELIVERY_NICENESS = 5
 
 
-def _settings():
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+_settings = settings_or_exit
 
 
 def _logging(level: str) -> None:

@@ -46,6 +46,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from netpulse.cli.common import REDIS_URL_FILE
 from netpulse.config import Settings
 from netpulse.runtime.lifeline import child_env
 from netpulse.security.sealing import file_key
@@ -376,6 +377,10 @@ class Supervisor:
                 )
                 (self.data_dir / "redis").mkdir(exist_ok=True)
                 redis_url = redis.start()
+                # For `netpulse credential` / `netpulse key` run beside this one.
+                url_file = self.data_dir / REDIS_URL_FILE
+                url_file.touch(mode=0o600)
+                url_file.write_text(redis_url + "\n")
             api_key = (
                 self.settings.server.api_key.get_secret_value()
                 if self.settings.server.api_key
@@ -428,6 +433,7 @@ class Supervisor:
                 fleet.stop()
             if redis is not None:
                 redis.stop()
+                (self.data_dir / REDIS_URL_FILE).unlink(missing_ok=True)
             console.print("stopped.")
 
     def _announce(

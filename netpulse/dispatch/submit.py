@@ -16,12 +16,13 @@ from rq import Callback
 from rq.job import Job
 from rq.rate_limit import RateLimit
 
+from netpulse import credentials
 from netpulse.config import Settings
 from netpulse.dispatch import intake
 from netpulse.dispatch.ordered_queue import OrderedQueue
 from netpulse.dispatch.rendering import render_request
 from netpulse.drivers import registry as drivers
-from netpulse.errors import Unavailable, Unprocessable
+from netpulse.errors import Forbidden, Unavailable, Unprocessable
 from netpulse.models.job import BulkFailure
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, QueueStrategy
 from netpulse.nodes.directory import NoNodeAvailable, node_queue
@@ -52,6 +53,8 @@ def check_driver_requirements(req: ExecutionRequest) -> None:
     if req.webhook is not None and req.webhook.name not in webhook_callers.names():
         valid = ", ".join(webhook_callers.names())
         raise SubmissionError(f"unknown webhook caller {req.webhook.name!r}; valid: {valid}")
+    if req.credential is not None:
+        credentials.check(req.credential)  # 422 unknown provider, 403 outside allowed paths
     if req.driver not in drivers.names():
         raise SubmissionError(f"unknown driver {req.driver!r}; valid: {', '.join(drivers.names())}")
     driver = drivers.get(req.driver)
@@ -104,8 +107,12 @@ def queue_and_limit(
     )
 
 
-def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
-    """Queue one device job (its payload rendered first) and return the RQ job."""
+def enqueue(
+    req: ExecutionRequest, conn: Redis, settings: Settings, submitted_by: str | None = None
+) -> Job:
+    """Queue one device job (its payload rendered first) and return the RQ job.
+    ``submitted_by`` is the name of the API key that asked (shown with the job and in its
+    webhook events)."""
     try:
         req = render_request(req, settings)
     except TemplateError as exc:
@@ -139,6 +146,7 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
             "driver": req.driver,
             "device": device,
             "strategy": strategy,
+            "submitted_by": submitted_by,
             **({"notices": notices} if notices else {}),
         },
         rate_limit=limit,
@@ -152,23 +160,26 @@ def enqueue(req: ExecutionRequest, conn: Redis, settings: Settings) -> Job:
 
 
 def enqueue_bulk(
-    bulk: BulkExecutionRequest, conn: Redis, settings: Settings
+    requests: list[ExecutionRequest],
+    conn: Redis,
+    settings: Settings,
+    submitted_by: str | None = None,
 ) -> tuple[list[Job], list[BulkFailure]]:
-    """Queue one job per device; the jobs queued, and the devices refused with the reason
-    (a device that cannot be queued never stops the others)."""
-    requests, failed = expand_bulk(bulk)
-    queued = []
+    """Queue one job per device request (:func:`expand_bulk`); the jobs queued, and the
+    devices refused with the reason (a device that cannot be queued never stops the others)."""
+    queued, failed = [], []
     for req in requests:
         try:
-            queued.append(enqueue(req, conn, settings))
+            queued.append(enqueue(req, conn, settings, submitted_by))
         except (SubmissionError, NoCapacity) as exc:
             failed.append(BulkFailure(host=req.connection_args.host, reason=str(exc)))
     return queued, failed
 
 
 #: What a bulk device object may give instead of the shared payload (everything else in it is
-#: a connection argument).
+#: a connection argument, except its own ``credential``).
 PER_DEVICE_PAYLOAD = ("command", "config", "file_transfer")
+PER_DEVICE_FIELDS = (*PER_DEVICE_PAYLOAD, "credential")
 
 
 def expand_bulk(bulk: BulkExecutionRequest) -> tuple[list[ExecutionRequest], list[BulkFailure]]:
@@ -184,8 +195,10 @@ def expand_bulk(bulk: BulkExecutionRequest) -> tuple[list[ExecutionRequest], lis
     bad: list[BulkFailure] = []
     for index, device in enumerate(bulk.devices):
         host = str(device.get("host") or f"devices[{index}]")
-        overrides = {k: v for k, v in device.items() if k not in PER_DEVICE_PAYLOAD}
+        overrides = {k: v for k, v in device.items() if k not in PER_DEVICE_FIELDS}
         body: dict[str, Any] = {**shared, "connection_args": {**base_args, **overrides}}
+        if device.get("credential") is not None:  # the device's own replaces the shared one
+            body["credential"] = device["credential"]
         given = [f for f in PER_DEVICE_PAYLOAD if device.get(f) is not None]
         if given:  # the device's own payload replaces the shared one
             for field in PER_DEVICE_PAYLOAD:
@@ -198,7 +211,7 @@ def expand_bulk(bulk: BulkExecutionRequest) -> tuple[list[ExecutionRequest], lis
         except ValidationError as exc:
             bad.append(BulkFailure(host=host, reason=describe_validation_error(exc)))
             continue
-        except SubmissionError as exc:
+        except (Unprocessable, Forbidden) as exc:  # a device's own reason never stops the rest
             bad.append(BulkFailure(host=host, reason=str(exc)))
             continue
         good.append(req)

@@ -49,6 +49,14 @@ def send_keepalive(transport: Any) -> None:
         transport.global_request("keepalive@openssh.com", wait=False)
 
 
+def logged_in_as(args: ConnectionArgs, credential: object | None) -> ConnectionArgs:
+    """``args`` as a driver's login check sees them: with a ``credential``, the login
+    fields it will fill when the job runs count as given."""
+    if credential is None or args.username:
+        return args
+    return args.model_copy(update={"username": "(from the credential)"})
+
+
 class BaseDriver(ABC):
     """One session to one device."""
 
@@ -106,7 +114,7 @@ class BaseDriver(ABC):
         The connection first; drivers with request-level rules (napalm's ``dry_run``)
         extend this.
         """
-        cls.validate_connection(req.connection_args)
+        cls.validate_connection(logged_in_as(req.connection_args, req.credential))
         spec = req.file_transfer
         if spec is not None and spec.local_path is not None:
             try:

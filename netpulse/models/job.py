@@ -82,6 +82,9 @@ class JobInResponse(BaseModel):
     notices: list[str] | None = Field(
         None, description="Fields of the request accepted but not acted on, and why."
     )
+    submitted_by: str | None = Field(
+        None, description="The name of the API key that submitted the job."
+    )
 
 
 class BulkFailure(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from netpulse.models.credential import CredentialRef
 from netpulse.models.plugins import DRIVERS, plugins_in
 from netpulse.models.webhook import WebhookConfig
 
@@ -171,7 +172,9 @@ class ExecutionRequest(BaseModel):
     execution_timeout: int | None = Field(None, ge=1, le=86400)
     result_ttl: int | None = Field(None, ge=60, le=604800)
     webhook: WebhookConfig | None = None
-    credential: dict[str, Any] | None = None
+    credential: CredentialRef | None = Field(
+        None, description="A stored credential that fills the login when the job runs."
+    )
     task_id: str | None = None
     audit_mode: Any = Field(
         None, description="The original's audit switch: accepted, ignored (no audit trail yet)."
@@ -212,7 +215,6 @@ class ExecutionRequest(BaseModel):
             for name, given in (
                 ("detach", self.detach),
                 ("dry_run (napalm only)", self.dry_run and self.driver != "napalm"),
-                ("credential", self.credential is not None),
             )
             if given
         ]
@@ -276,6 +278,12 @@ class ExecutionRequest(BaseModel):
     def is_config(self) -> bool:
         return self.config not in (None, "", [])
 
+    @property
+    def changes_device(self) -> bool:
+        """Whether the job may change the device (config lines, a file transfer, an
+        upload): such a job needs an API key with the ``config`` scope, others ``exec``."""
+        return self.is_config or self.file_transfer is not None or bool(self.staged_file_id)
+
 
 class BulkDevice(BaseModel):
     """One device of a bulk request: a host plus overrides of the shared connection args."""
@@ -309,7 +317,7 @@ class TestRequest(BaseModel):
 
     driver: str
     connection_args: ConnectionArgs
-    credential: dict[str, Any] | None = None
+    credential: CredentialRef | None = None
 
     _driver = field_validator("driver")(classmethod(lambda cls, v, info: _check_driver(v, info)))
     _connection_options = field_validator("connection_args")(

@@ -102,6 +102,7 @@ def build_event(
         "task_id": meta.get("task_id"),
         "device_name": meta.get("device_name"),
         "command": meta.get("command"),
+        "submitted_by": meta.get("submitted_by"),
     }
     if truncated:
         event["truncated"] = True

@@ -51,15 +51,18 @@ SWEEP_INTERVAL = 5.0
 
 def preload() -> None:
     """Import what every job needs once, so each forked work-horse starts warm: the driver
-    libraries, the callbacks (outbox, events) and the settings."""
+    libraries, the credential providers' libraries (hvac), the callbacks (outbox, events)
+    and the settings."""
     import netpulse.worker.callbacks
     import netpulse.worker.task  # noqa: F401
     from netpulse.config import get_settings
+    from netpulse.credentials import registry as credential_registry
     from netpulse.drivers import registry
     from netpulse.webhooks.callers import registry as webhook_registry
 
     registry.names()
     webhook_registry.names()
+    credential_registry.names()
     get_settings()
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 from rq import get_current_job
 
+from netpulse import credentials
 from netpulse.config import get_settings
+from netpulse.credentials import CredentialError
 from netpulse.drivers import registry as drivers
 from netpulse.drivers.base import BaseDriver, DriverError
 from netpulse.drivers.options import confined_path
@@ -50,7 +52,15 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
     """
     try:
         req = open_request(req)  # the secrets, for this process's memory only
-    except SealError as exc:
+        if req.credential is not None:  # read here, when the job runs: never queued
+            req = req.model_copy(
+                update={
+                    "connection_args": credentials.fill(
+                        req.connection_args, req.credential, req.driver
+                    )
+                }
+            )
+    except (SealError, CredentialError) as exc:
         raise SecretUnreadable(str(exc)) from None
     pool = _node_pool
     if pool is not None:
@@ -67,7 +77,8 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
 
 
 class SecretUnreadable(DriverError):
-    """A sealed secret of the job that no key of this process opens."""
+    """The job's credential cannot be read, or a sealed secret no key of this process
+    opens."""
 
     error_type = JobErrorType.CREDENTIAL_ERROR
 

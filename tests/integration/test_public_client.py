@@ -12,7 +12,8 @@ import pytest
 
 from netpulse.runtime.ports import free_port
 from tests.conftest import API_KEY, NODE_NAME
-from tests.integration.helpers import device, run, ssh_args
+from tests.integration.helpers import device, run, ssh_args, submit, wait_job, wait_started
+from tests.support import processes
 
 
 @pytest.fixture
@@ -170,3 +171,59 @@ def test_fields_accepted_but_not_acted_on_are_said(system: httpx.Client, sshd: A
     assert system.get(f"/jobs/{reply.json()['id']}").json()["notices"] == notices
     plain = system.post("/device/exec", json={**body, "audit_mode": None, "push_interval": None})
     assert plain.json()["notices"] is None
+
+
+def test_cancel_jobs_by_host_cancels_what_waits_and_cancel_job_stops_what_runs(
+    client: Any, system: httpx.Client, sshd: Any
+) -> None:
+    body = {"driver": "paramiko", "connection_args": ssh_args(sshd), "queue_strategy": "pinned"}
+    running = submit(system, {**body, "command": "sleep 60"})
+    wait_started(system, running["id"])
+    waiting = submit(system, {**body, "command": "echo never"})  # behind it, same device
+    assert client.get_job(waiting["id"]).status == "queued"
+
+    assert client.cancel_jobs(host=sshd.host) == [waiting["id"]]
+    assert client.cancel_job(running["id"]) is True
+    assert wait_job(system, running["id"])["status"] == "stopped"
+    assert client.get_job(waiting["id"]).status == "canceled"
+
+
+def test_get_job_gives_the_clients_job_with_its_results(client: Any, sshd: Any) -> None:
+    args = ssh_args(sshd)
+    host = args.pop("host")
+    job = client.run(devices=host, command="echo fetched", driver="paramiko", connection_args=args)
+    job.wait()
+    again = client.get_job(job.id)
+    assert again.status == "finished"
+    [result] = again.results()
+    assert result.ok and result.stdout.strip() == "fetched"
+
+
+def test_delete_worker_stops_a_fifo_worker_and_the_pool_replaces_it(client: Any) -> None:
+    fifo = sorted(w.name for w in client.list_workers() if getattr(w, "kind", "") == "fifo")
+    assert client.delete_worker(fifo[0]) is True
+
+    def replaced() -> bool:
+        now = {w.name for w in client.list_workers() if getattr(w, "kind", "") == "fifo"}
+        return fifo[0] not in now and len(now) == len(fifo)
+
+    processes.wait_until(replaced, 30, "the pool to replace the stopped worker")
+
+
+def test_delete_worker_of_the_only_node_is_refused_with_the_reason(client: Any) -> None:
+    with pytest.raises(netpulse_sdk.NetPulseError) as refused:
+        client.delete_worker(NODE_NAME)
+    assert "only live node" in str(refused.value)
+    assert next(w for w in client.list_workers() if w.name == NODE_NAME).status == "alive"
+
+
+def test_a_connection_test_with_a_wrong_password_says_authentication(
+    client: Any, lab: dict
+) -> None:
+    args = device(lab, "cisco_ios").connection_args()
+    host = args.pop("host")
+    result = client.test_connection(
+        host, connection_args={**args, "password": "wrong"}, driver="netmiko"
+    )
+    assert result.ok is False and isinstance(result.error, str) and result.error
+    assert result.error_type == "authentication"

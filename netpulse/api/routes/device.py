@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from redis import Redis
 from starlette.datastructures import UploadFile
 
+from netpulse.api.auth import needs, require_scope
 from netpulse.api.deps import get_app_settings, get_redis
 from netpulse.api.device_tests import DeviceTests, TestsBusy
 from netpulse.api.json_body import BodyRejected, check_json
@@ -21,6 +22,7 @@ from netpulse.config import Settings
 from netpulse.dispatch import connection_test, intake, submit
 from netpulse.models.job import BulkResponse, JobInResponse
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, TestRequest
+from netpulse.security.api_keys import Scope
 from netpulse.storage import files
 
 router = APIRouter(prefix="/device", tags=["device"])
@@ -93,6 +95,7 @@ def _seconds(body: dict[str, Any], name: str, default: int) -> int:
 
 @router.post(
     "/exec",
+    dependencies=[needs(Scope.EXEC, Scope.CONFIG)],
     status_code=status.HTTP_201_CREATED,
     response_model=JobInResponse,
     openapi_extra={
@@ -109,38 +112,57 @@ async def execute(
     conn: Redis = Depends(get_redis),
     settings: Settings = Depends(get_app_settings),
 ) -> JobInResponse:
-    """Queue one job on one device."""
+    """Queue one job on one device (a key with ``exec`` runs commands; one that changes the
+    device, with config lines, a file transfer or an upload, needs ``config``)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        require_scope(request, Scope.CONFIG)  # before the upload is read and staged
     req = intake.checked(ExecutionRequest, await _read_body(request, conn, settings))
+    caller = require_scope(request, Scope.CONFIG if req.changes_device else Scope.EXEC)
     # SubmissionError (422) and NoCapacity (503) reply through api/errors.
-    job = await run_in_threadpool(submit.enqueue, req, conn, settings)
+    job = await run_in_threadpool(submit.enqueue, req, conn, settings, caller.name)
     return to_response(job)
 
 
-@router.post("/bulk", status_code=status.HTTP_201_CREATED, response_model=BulkResponse)
+@router.post(
+    "/bulk",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BulkResponse,
+    dependencies=[needs(Scope.EXEC, Scope.CONFIG)],
+)
 def bulk(
     body: BulkExecutionRequest,
+    request: Request,
     conn: Redis = Depends(get_redis),
     settings: Settings = Depends(get_app_settings),
 ) -> BulkResponse:
     """Queue the same job on many devices; bad devices are listed, good ones queued."""
     body = intake.rechecked(body)
-    queued, failed = submit.enqueue_bulk(body, conn, settings)
-    return BulkResponse(succeeded=[to_response(job) for job in queued], failed=failed)
+    requests, refused = submit.expand_bulk(body)
+    changes = any(req.changes_device for req in requests)
+    caller = require_scope(request, Scope.CONFIG if changes else Scope.EXEC)
+    queued, failed = submit.enqueue_bulk(requests, conn, settings, caller.name)
+    return BulkResponse(succeeded=[to_response(job) for job in queued], failed=refused + failed)
 
 
 @router.post(
     "/test",
+    dependencies=[needs(Scope.EXEC)],
     responses={503: {"description": "Every slot for connection tests is taken; try again."}},
 )
 async def test_connection(body: TestRequest, request: Request) -> Any:
     """Log in to the device and out again; report latency, prompt or version, or why not."""
     body = intake.rechecked(body)
-    connection_test.check_connection(body.driver, body.connection_args)
+    # Off the event loop: a credential check may ask Redis or a provider.
+    await run_in_threadpool(
+        connection_test.check_connection, body.driver, body.connection_args, body.credential
+    )
     tests: DeviceTests = request.app.state.device_tests
     started = time.monotonic()
     try:
         result, error = await tests.run(
-            lambda: connection_test.log_in_and_out(body.driver, body.connection_args)
+            lambda: connection_test.log_in_and_out(
+                body.driver, body.connection_args, body.credential
+            )
         )
     except TestsBusy as exc:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})

@@ -15,12 +15,14 @@ from fastapi.concurrency import run_in_threadpool
 from redis import Redis
 from rq.job import Job
 
+from netpulse.api.auth import needs
 from netpulse.api.deps import base_url, get_redis
 from netpulse.api.views import to_response
 from netpulse.dispatch import jobs
 from netpulse.errors import InvalidRequest
 from netpulse.models.job import JobInResponse
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
+from netpulse.security.api_keys import Scope
 from netpulse.webhooks import deliveries
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def _listed(found: list[Job], base: str) -> list[JobInResponse]:
     return shown
 
 
-@router.get("/{job_id}", response_model=JobInResponse)
+@router.get("/{job_id}", response_model=JobInResponse, dependencies=[needs(Scope.READ)])
 async def get_job(
     job_id: str,
     request: Request,
@@ -78,7 +80,7 @@ async def get_job(
             waiter.forget(job_id, future)
 
 
-@router.get("", response_model=list[JobInResponse])
+@router.get("", response_model=list[JobInResponse], dependencies=[needs(Scope.READ)])
 def list_jobs(
     status_filter: str | None = Query(
         None, alias="status", json_schema_extra={"enum": jobs.STATUS_VALUES}
@@ -99,13 +101,13 @@ def list_jobs(
     return _listed(found, base_url(request))
 
 
-@router.delete("/{job_id}")
+@router.delete("/{job_id}", dependencies=[needs(Scope.EXEC)])
 def delete_job(job_id: str, conn: Redis = Depends(get_redis)) -> dict[str, str]:
     jobs.cancel(conn, jobs.load_job(conn, job_id))
     return {"id": job_id}
 
 
-@router.delete("")
+@router.delete("", dependencies=[needs(Scope.EXEC)])
 def delete_jobs(
     queue: str | None = None,
     host: str | None = None,
@@ -115,7 +117,7 @@ def delete_jobs(
     return jobs.cancel_queued(conn, queue, host)
 
 
-@router.get("/{job_id}/webhook-deliveries")
+@router.get("/{job_id}/webhook-deliveries", dependencies=[needs(Scope.READ)])
 def job_deliveries(job_id: str, conn: Redis = Depends(get_redis)) -> list[dict[str, Any]]:
     """Every webhook delivery of the job, with its attempt log."""
     if not jobs.valid_job_id(job_id):

@@ -8,7 +8,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from redis import Redis
 
+from netpulse.api.auth import needs
 from netpulse.api.deps import get_redis
+from netpulse.security.api_keys import Scope
 from netpulse.storage import files
 
 router = APIRouter(prefix="/storage", tags=["storage"])
@@ -26,7 +28,7 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
-@router.get("/fetch/{file_id}", response_class=Response)
+@router.get("/fetch/{file_id}", response_class=Response, dependencies=[needs(Scope.READ)])
 def fetch(file_id: str, conn: Redis = Depends(get_redis)) -> Response:
     """The file's bytes; its SHA-256 in `X-Checksum-SHA256`."""
     found = files.read(conn, file_id)

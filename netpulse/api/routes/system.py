@@ -13,11 +13,13 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from netpulse.api.auth import needs
 from netpulse.api.deps import get_app_settings, get_redis
 from netpulse.config import Settings
 from netpulse.nodes.directory import NodeDirectory
 from netpulse.nodes.failover import failover_count
 from netpulse.runtime.redis_conn import redis_text
+from netpulse.security.api_keys import Scope
 from netpulse.webhooks.delivery.heartbeat import live_services
 from netpulse.worker.pool_directory import PoolDirectory
 
@@ -91,7 +93,7 @@ def ready(
     return {"status": "ready"}
 
 
-@router.get("/system/stats")
+@router.get("/system/stats", dependencies=[needs(Scope.READ)])
 def stats(request: Request, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
     all_workers = Worker.all(connection=conn)
     workers = [w for w in all_workers if not any(q.startswith("NodeQ_") for q in w.queue_names())]
@@ -121,7 +123,7 @@ def stats(request: Request, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, dependencies=[needs(Scope.READ)])
 def metrics(request: Request) -> Response:
     """Prometheus metrics (webhook delivery counters and backlog)."""
     return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -24,11 +24,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from netpulse.api.auth import needs
+from netpulse.security.api_keys import Scope
 from netpulse.templates import service
 from netpulse.templates.contract import TemplateError
 from netpulse.templates.sandbox import TemplateSandbox
 
-router = APIRouter(prefix="/template", tags=["templates"])
+router = APIRouter(prefix="/template", tags=["templates"], dependencies=[needs(Scope.EXEC)])
 
 _REF = (
     "Template text, `file:<name>` (from templates.directory) or an http(s) URL (only with "

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel
 from redis import Redis
 
+from netpulse.api.auth import needs
 from netpulse.api.deps import get_redis
+from netpulse.security.api_keys import Scope
 from netpulse.webhooks import deliveries
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -18,7 +20,7 @@ def _not_found(exc: deliveries.DeliveryNotFound) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
 
 
-@router.get("/deliveries")
+@router.get("/deliveries", dependencies=[needs(Scope.READ)])
 def list_deliveries(
     state: Literal["pending", "succeeded", "failed"] | None = Query(None, alias="status"),
     since: AwareDatetime | None = Query(
@@ -30,7 +32,7 @@ def list_deliveries(
     return deliveries.search(conn, state, since.timestamp() if since else None, limit)
 
 
-@router.get("/deliveries/{delivery_id}")
+@router.get("/deliveries/{delivery_id}", dependencies=[needs(Scope.READ)])
 def get_delivery(delivery_id: str, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
     try:
         return deliveries.get(conn, delivery_id)
@@ -38,7 +40,11 @@ def get_delivery(delivery_id: str, conn: Redis = Depends(get_redis)) -> dict[str
         raise _not_found(exc) from None
 
 
-@router.post("/deliveries/{delivery_id}/redeliver", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/deliveries/{delivery_id}/redeliver",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[needs(Scope.ADMIN)],
+)
 def redeliver(delivery_id: str, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
     """Send the event again with the same webhook-id."""
     try:
@@ -52,7 +58,7 @@ class RecoverRequest(BaseModel):
     since: AwareDatetime
 
 
-@router.post("/recover", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/recover", status_code=status.HTTP_202_ACCEPTED, dependencies=[needs(Scope.ADMIN)])
 def recover(body: RecoverRequest, conn: Redis = Depends(get_redis)) -> dict[str, Any]:
     """Redeliver every failed delivery created since a time."""
     ids = deliveries.recover(conn, body.since.timestamp())

@@ -10,10 +10,12 @@ from rq import Worker
 from rq.command import send_shutdown_command
 from rq.worker import BaseWorker
 
+from netpulse.api.auth import needs
 from netpulse.api.deps import get_app_settings, get_redis
 from netpulse.config import Settings
 from netpulse.nodes.directory import NodeDirectory
 from netpulse.nodes.failover import drain
+from netpulse.security.api_keys import Scope
 
 router = APIRouter(prefix="/workers", tags=["workers"])
 
@@ -61,7 +63,7 @@ def _nodes(conn: Redis, queue: str | None, node: str | None, host: str | None) -
     return found
 
 
-@router.get("")
+@router.get("", dependencies=[needs(Scope.READ)])
 def list_workers(
     queue: str | None = None,
     node: str | None = None,
@@ -73,7 +75,7 @@ def list_workers(
     return fifo + _nodes(conn, queue, node, host)
 
 
-@router.delete("/{name}")
+@router.delete("/{name}", dependencies=[needs(Scope.ADMIN)])
 def stop_worker(
     name: str,
     conn: Redis = Depends(get_redis),
@@ -97,7 +99,7 @@ def stop_worker(
     return {"name": name}
 
 
-@router.delete("")
+@router.delete("", dependencies=[needs(Scope.ADMIN)])
 def stop_workers(
     queue: str | None = None,
     node: str | None = None,

@@ -1,0 +1,1 @@
+"""Credential provider plugins: one package each (``__all__`` names the class)."""
