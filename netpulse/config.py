@@ -241,6 +241,32 @@ class SecuritySettings(BaseModel):
     )
 
 
+class DetachedSettings(BaseModel):
+    """Detached tasks: long-running commands on Linux hosts, followed by ``netpulse worker
+    detached`` (docs/detached-tasks.md)."""
+
+    max_log_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=4096,
+        description="Log bytes kept per task in Redis; past it the oldest half is dropped.",
+    )
+    read_chunk_bytes: int = Field(
+        256 * 1024, ge=1024, description="Most log bytes read from a host in one look."
+    )
+    host_lost_seconds: float = Field(
+        300.0, ge=5, description="A host unreachable this long fails its tasks."
+    )
+    max_tasks_per_host: int = Field(
+        20, ge=1, le=10000, description="Running detached tasks one host may have."
+    )
+    lease_seconds: float = Field(
+        60.0, ge=5, description="A task a follower took is looked at again after this."
+    )
+    retention_seconds: int = Field(
+        7 * 86400, ge=60, description="How long an ended task's record and log are kept."
+    )
+
+
 class SupervisorSettings(BaseModel):
     """`netpulse up`: when a child that keeps dying makes it give up instead of restarting it."""
 
@@ -272,6 +298,7 @@ class Settings(BaseSettings):
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     drivers: DriverSettings = Field(default_factory=DriverSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
+    detached: DetachedSettings = Field(default_factory=DetachedSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     credentials: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

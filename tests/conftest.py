@@ -76,6 +76,10 @@ def netpulse_env(redis_url: str, tmp_session: Path) -> dict[str, str]:
         "NETPULSE_WEBHOOKS__SIGNING_SECRET": SIGNING_SECRET,
         "NETPULSE_WEBHOOKS__ORIGIN_BACKOFF_SECONDS": "2",
         "NETPULSE_LOG_LEVEL": "INFO",
+        # A detached task taken by a follower that is then killed is due again this soon.
+        "NETPULSE_DETACHED__LEASE_SECONDS": "5",
+        # A host gone this long fails its detached tasks (the shortest allowed).
+        "NETPULSE_DETACHED__HOST_LOST_SECONDS": "5",
         # Driver options naming a file must point inside this directory. The test SSH
         # servers (tests/support/sshd.py) keep their client keys in `tempfile.mkdtemp()`
         # directories, so the temporary directory is the files directory here.
@@ -152,6 +156,14 @@ def delivery_service(netpulse_env: dict[str, str], tmp_session: Path) -> Iterato
 
 
 @pytest.fixture(scope="session")
+def detached_follower(netpulse_env: dict[str, str], tmp_session: Path) -> Iterator[ProcessHandle]:
+    handle = ProcessHandle(["worker", "detached"], netpulse_env, tmp_session / "detached.log")
+    handle.start()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
 def controller_url(netpulse_env: dict[str, str], tmp_session: Path) -> Iterator[str]:
     port = free_port()
     process = processes.start(
@@ -176,7 +188,11 @@ def api(controller_url: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def system(
-    api: httpx.Client, fifo_workers: None, node: ProcessHandle, delivery_service: ProcessHandle
+    api: httpx.Client,
+    fifo_workers: None,
+    node: ProcessHandle,
+    delivery_service: ProcessHandle,
+    detached_follower: ProcessHandle,
 ) -> httpx.Client:
     """The whole system running: controller, FIFO workers, webhook delivery."""
     return api

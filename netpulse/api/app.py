@@ -16,6 +16,7 @@ from netpulse.api.device_tests import DeviceTests
 from netpulse.api.guard import RequestGuard
 from netpulse.api.routes import (
     credentials,
+    detached,
     device,
     jobs,
     keys,
@@ -34,7 +35,18 @@ from netpulse.webhooks.delivery.metrics import WebhookMetricsCollector
 #: Every router that needs an API key (each route names its scope: ``auth.needs``).
 SECURED_ROUTERS = tuple(
     module.router
-    for module in (device, jobs, workers, system, webhooks, storage, templates, credentials, keys)
+    for module in (
+        device,
+        jobs,
+        workers,
+        system,
+        webhooks,
+        storage,
+        templates,
+        credentials,
+        keys,
+        detached,
+    )
 )
 
 

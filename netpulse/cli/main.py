@@ -15,6 +15,7 @@ import typer
 
 from netpulse.cli.common import console, settings_or_exit
 from netpulse.cli.credentials import credential_app
+from netpulse.cli.detached import detached_app
 from netpulse.cli.keys import key_app
 from netpulse.config import ConfigError
 from netpulse.runtime.eventloop import run_event_loop
@@ -28,6 +29,7 @@ app.add_typer(worker_app, name="worker")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(credential_app, name="credential")
 app.add_typer(key_app, name="key")
+app.add_typer(detached_app, name="detached")
 
 #: How much lower the webhook delivery service's CPU priority is than the device workers'.
 DELIVERY_NICENESS = 5
@@ -146,6 +148,20 @@ def worker_webhooks() -> None:
         await serve(settings, stop)
 
     run_event_loop(main())
+
+
+@worker_app.command("detached")
+def worker_detached() -> None:
+    """Run the detached-task follower: pushes the tasks' logs, records their ends."""
+    from netpulse.detached.follower import Follower
+    from netpulse.runtime.redis_conn import connect
+
+    settings = _settings()
+    _logging(settings.log_level)
+    follower = Follower(connect(settings.redis_url), settings)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: follower.stop.set())
+    follower.run()
 
 
 @app.command("lab")

@@ -395,6 +395,7 @@ class Supervisor:
             self._spawn("worker-fifo", ["worker", "fifo", "--size", str(self.workers)], env)
             self._spawn("worker-node", ["worker", "node", "--name", "local"], env)
             self._spawn("worker-webhooks", ["worker", "webhooks"], env)
+            self._spawn("worker-detached", ["worker", "detached"], env)
             devices = []
             if self.lab:
                 from netpulse.lab.fleet import LabFleet

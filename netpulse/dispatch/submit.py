@@ -18,11 +18,12 @@ from rq.rate_limit import RateLimit
 
 from netpulse import credentials
 from netpulse.config import Settings
+from netpulse.detached import store as detached_store
 from netpulse.dispatch import intake
 from netpulse.dispatch.ordered_queue import OrderedQueue
 from netpulse.dispatch.rendering import render_request
 from netpulse.drivers import registry as drivers
-from netpulse.errors import Forbidden, Unavailable, Unprocessable
+from netpulse.errors import Conflict, Forbidden, Unavailable, Unprocessable
 from netpulse.models.job import BulkFailure
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, QueueStrategy
 from netpulse.nodes.directory import NoNodeAvailable, node_queue
@@ -58,6 +59,11 @@ def check_driver_requirements(req: ExecutionRequest) -> None:
     if req.driver not in drivers.names():
         raise SubmissionError(f"unknown driver {req.driver!r}; valid: {', '.join(drivers.names())}")
     driver = drivers.get(req.driver)
+    if req.detach and not driver.detachable:
+        able = [n for n in drivers.names() if drivers.get(n).detachable]
+        raise SubmissionError(
+            f"the {req.driver} driver cannot start detached tasks; use one of: {', '.join(able)}"
+        )
     if req.file_transfer is not None and not driver.supports_file_transfer:
         able = [n for n in drivers.names() if drivers.get(n).supports_file_transfer]
         raise SubmissionError(
@@ -118,6 +124,8 @@ def enqueue(
     except TemplateError as exc:
         raise SubmissionError(str(exc)) from None
     check_driver_requirements(req)
+    if req.detach:
+        req = _with_task_id(req, conn)
     queue_name, limit = queue_and_limit(req, conn, settings)
     device, strategy = device_key(req), strategy_of(req)
     queue = OrderedQueue(queue_name, connection=conn)
@@ -157,6 +165,16 @@ def enqueue(
         on_failure=Callback("netpulse.worker.callbacks.on_job_failure", CALLBACK_TIMEOUT),
         on_stopped=Callback("netpulse.worker.callbacks.on_job_stopped", CALLBACK_TIMEOUT),
     )
+
+
+def _with_task_id(req: ExecutionRequest, conn: Redis) -> ExecutionRequest:
+    """A detached task's id: the client's own (unless taken) or a new one, known at once
+    (the job's ``task_id``)."""
+    if req.task_id is None:
+        return req.model_copy(update={"task_id": uuid.uuid4().hex})
+    if detached_store.get(conn, req.task_id) is not None:
+        raise Conflict(f"a detached task {req.task_id!r} exists already")
+    return req
 
 
 def enqueue_bulk(

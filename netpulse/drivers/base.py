@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from netpulse.drivers import options, transfer
-from netpulse.drivers.transfer import RemoteFiles, TransferOutcome
+from netpulse.drivers.transfer import RemoteFiles, Shell, TransferOutcome
 from netpulse.models.job import DriverExecutionResult, JobErrorType
 from netpulse.models.request import ConnectionArgs, ExecutionRequest, FileTransfer, QueueStrategy
 
@@ -69,6 +69,9 @@ class BaseDriver(ABC):
     default_strategy: ClassVar[QueueStrategy] = "fifo"
     #: Whether :meth:`transfer` is implemented (checked when a job is submitted).
     supports_file_transfer: ClassVar[bool] = False
+    #: Whether :meth:`remote_shell` gives a POSIX shell, so ``detach: true`` can start a
+    #: detached task (checked when a job is submitted).
+    detachable: ClassVar[bool] = False
     #: The allowlists (``netpulse.drivers.options``): the ``connection_args`` beside
     #: host, device_type, username, password, port and secret, and the ``driver_args``, this
     #: driver passes to its library. Anything else is refused at submission.
@@ -79,6 +82,12 @@ class BaseDriver(ABC):
         self.args = connection_args
         self.driver_args = dict(driver_args or {})
         self.session_reused = False
+
+    def remote_shell(self) -> Shell | None:
+        """A POSIX shell on the connected device, ``(stdout, stderr, exit status)`` per
+        command (detached tasks are started and followed through it); None when the
+        driver has none. Drivers that give one set :attr:`detachable`."""
+        return None
 
     @property
     def target(self) -> str:

@@ -163,7 +163,11 @@ class ExecutionRequest(BaseModel):
     driver_args: dict[str, Any] = Field(default_factory=dict)
     enable_mode: bool = False
     save: bool = False
-    detach: bool = False
+    detach: bool = Field(
+        False,
+        description="Start the command as a detached task on the host (paramiko) and return "
+        "at once; see docs/detached-tasks.md.",
+    )
     dry_run: bool = False
     rendering: dict[str, Any] | None = None
     parsing: dict[str, Any] | None = None
@@ -175,21 +179,25 @@ class ExecutionRequest(BaseModel):
     credential: CredentialRef | None = Field(
         None, description="A stored credential that fills the login when the job runs."
     )
-    task_id: str | None = None
+    task_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="A detached task's id (made by the server when not given).",
+    )
     audit_mode: Any = Field(
         None, description="The original's audit switch: accepted, ignored (no audit trail yet)."
     )
-    push_interval: Any = Field(
-        None, description="The original's log-push interval: accepted, ignored (no detach yet)."
+    push_interval: int | None = Field(
+        None,
+        ge=5,
+        le=3600,
+        description="A detached task's log is pushed to the webhook every this many seconds.",
     )
 
     def notices(self) -> list[str]:
         """What this server accepts from the request but does not do: said in the job's
         ``notices`` (and logged), never ignored in silence."""
-        ignored = {
-            "audit_mode": "this server keeps no audit trail yet",
-            "push_interval": "it applies to detached tasks, which this server does not run yet",
-        }
+        ignored = {"audit_mode": "this server keeps no audit trail yet"}
         return [
             f"{name} is accepted and ignored: {why}"
             for name, why in ignored.items()
@@ -213,13 +221,16 @@ class ExecutionRequest(BaseModel):
         unsupported = [
             name
             for name, given in (
-                ("detach", self.detach),
                 ("dry_run (napalm only)", self.dry_run and self.driver != "napalm"),
             )
             if given
         ]
         if unsupported:
             raise ValueError(f"not supported by this server yet: {', '.join(unsupported)}")
+        if self.push_interval is not None and not self.detach:
+            raise ValueError("push_interval applies to detached tasks: give detach: true too")
+        if self.detach and (self.config not in (None, "", []) or self.file_transfer):
+            raise ValueError("a detached task runs a command: give command, not config")
         return self
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from rq import get_current_job
 from netpulse import credentials
 from netpulse.config import get_settings
 from netpulse.credentials import CredentialError
+from netpulse.detached.launch import launch
 from netpulse.drivers import registry as drivers
 from netpulse.drivers.base import BaseDriver, DriverError
 from netpulse.drivers.options import confined_path
@@ -50,6 +51,7 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
     login, so RQ marks the job failed; a command the device rejects is a result with
     ``exit_status != 0`` instead.
     """
+    sealed = req
     try:
         req = open_request(req)  # the secrets, for this process's memory only
         if req.credential is not None:  # read here, when the job runs: never queued
@@ -67,11 +69,11 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
         job = get_current_job()
         # A node's job threads share one process: their parsing goes to its sandbox.
         with pool.lease(req, job.id if job else None) as driver:
-            return _run(driver, req, sandbox.shared(get_settings()))
+            return _run(driver, req, sandbox.shared(get_settings()), sealed)
     driver = drivers.get(req.driver)(req.connection_args, req.driver_args)
     driver.connect()
     try:
-        return _run(driver, req, None)
+        return _run(driver, req, None, sealed)
     finally:
         driver.disconnect()
 
@@ -96,8 +98,17 @@ class StagedFileMissing(DriverError):
 
 
 def _run(
-    driver: BaseDriver, req: ExecutionRequest, parse_in: sandbox.TemplateSandbox | None
+    driver: BaseDriver,
+    req: ExecutionRequest,
+    parse_in: sandbox.TemplateSandbox | None,
+    sealed: ExecutionRequest,
 ) -> list[dict[str, Any]]:
+    if req.detach:
+        job = get_current_job()
+        if job is None:
+            raise RuntimeError("detached tasks are launched by RQ jobs (they are kept in Redis)")
+        submitted_by = (job.meta or {}).get("submitted_by")
+        return launch(driver, req, sealed, job.id, job.connection, get_settings(), submitted_by)
     if req.file_transfer is not None:
         return [row.model_dump() for row in _transfer(driver, req)]
     results = driver.execute(req)

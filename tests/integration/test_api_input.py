@@ -119,13 +119,7 @@ def test_bulk_queues_good_devices_and_lists_bad_ones(api: httpx.Client, redis: R
     api.delete(f"/jobs/{job_id}")
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [
-        {"detach": True},
-        {"dry_run": True, "driver": "netmiko"},
-    ],
-)
+@pytest.mark.parametrize("extra", [{"dry_run": True, "driver": "netmiko"}])
 def test_features_not_built_yet_are_refused_not_ignored(
     api: httpx.Client, redis: Redis, extra: dict
 ) -> None:

@@ -52,6 +52,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("get", "/keys"): {"admin"},
     ("post", "/keys"): {"admin"},
     ("delete", "/keys/{name}"): {"admin"},
+    ("get", "/detached-tasks"): {"read"},
+    ("get", "/detached-tasks/{task_id}"): {"read"},
+    ("delete", "/detached-tasks/{task_id}"): {"exec"},
+    ("delete", "/detached-tasks"): {"admin"},
+    ("post", "/detached-tasks/discover"): {"exec"},
 }
 
 #: Query values that keep a call that is allowed harmless on the shared system (nothing

@@ -71,24 +71,43 @@ def record_final_event(
         fmt=webhook.format,
         max_output_bytes=settings.max_output_bytes,
     )
+    snapshot = store.JobSnapshot(
+        id=job_id,
+        status=status,
+        created_at=created_at.isoformat() if created_at else None,
+        started_at=started_at.isoformat() if started_at else None,
+        ended_at=ended_at.isoformat() if ended_at else None,
+        meta=meta,
+    )
+    return record_event(conn, event_key=job_id, req=req, payload=payload, snapshot=snapshot)
+
+
+def record_event(
+    conn: Redis,
+    *,
+    event_key: str,
+    req: ExecutionRequest,
+    payload: dict[str, Any],
+    snapshot: store.JobSnapshot,
+) -> str | None:
+    """Store one event of ``req``'s webhook for delivery; the delivery id, or None when an
+    event with ``event_key`` was recorded already (the key makes recording idempotent: a
+    job's id for its final event, a task's id and byte range for a detached task's push)."""
+    webhook = req.webhook
+    if webhook is None:
+        return None
+    settings = get_settings().webhooks
     now = time.time()
     origin = store.origin_of(webhook.url)
     delivery = store.Delivery.new(
         delivery_id=store.new_delivery_id(origin),
-        job_id=job_id,
+        job_id=event_key,
         event_type=payload["event_type"],
         caller=webhook.name,
         url=webhook.public_url(),
         webhook_json=json.dumps(webhook_private_dict(webhook)),
         req=request_without_secrets(req),
-        job=store.JobSnapshot(
-            id=job_id,
-            status=status,
-            created_at=created_at.isoformat() if created_at else None,
-            started_at=started_at.isoformat() if started_at else None,
-            ended_at=ended_at.isoformat() if ended_at else None,
-            meta=meta,
-        ),
+        job=snapshot,
         body=events.encode(payload),
         now=now,
     )

@@ -25,7 +25,7 @@ from netpulse.drivers.base import (
     DeviceTimeoutError,
     send_keepalive,
 )
-from netpulse.drivers.transfer import TransferOutcome
+from netpulse.drivers.transfer import Shell, TransferOutcome
 from netpulse.models.job import DriverExecutionResult
 from netpulse.models.request import ConnectionArgs, ExecutionRequest, FileTransfer
 from netpulse.plugins.drivers.paramiko import login
@@ -42,6 +42,7 @@ SCRIPT_TEMPLATE = "/tmp/netpulse-script.XXXXXXXXXX"
 class ParamikoDriver(BaseDriver):
     driver_name = "paramiko"
     supports_file_transfer = True
+    detachable = True
     pinnable = True
     connection_options = ConnectionOptions
     driver_options = DriverOptions
@@ -243,6 +244,9 @@ class ParamikoDriver(BaseDriver):
                 return transfer.perform(spec, SftpFiles(sftp, self._shell), self.result, data)
             except (paramiko.SSHException, EOFError) as exc:
                 raise DeviceConnectionError(f"{self.target}: SFTP failed: {exc}") from None
+
+    def remote_shell(self) -> Shell | None:
+        return self._shell
 
     def _shell(self, command: str) -> tuple[str, str, int]:
         outcome = self._run(command, command, {})

@@ -1,6 +1,6 @@
 """Secrets benchmark (issue 13): what sealing secrets and resolving stored credentials cost.
 
-    cd /work/main && .venv/bin/python bench/secrets.py [--runs 100] [--events 3000]
+    cd /work/main && .venv/bin/python bench/secrets_cost.py [--runs 100] [--events 3000]
         [--delivery-rounds 12] [--only latency|delivery] [--time-limit 900] [--no-write]
 
 Issue 13: "Encryption and credential resolution add at most 2 % to the warm pinned command
@@ -46,7 +46,7 @@ Before starting, the script waits (polling every 30 s, at most 10 minutes) for t
 load average to fall to 1.5 or below; the load at start and end goes into the results.
 Everything listens on and talks to 127.0.0.0/8 only; every wait is bounded and the whole run
 is stopped after ``--time-limit`` seconds. Results go to bench/RESULTS.md, section "Secrets:
-sealing and stored credentials (issue 13) (bench/secrets.py)".
+sealing and stored credentials (issue 13) (bench/secrets_cost.py)".
 """
 
 from __future__ import annotations
@@ -54,25 +54,21 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as ``python bench/secrets.py``, the script's directory comes first on sys.path, where this
-# file would shadow the standard library's ``secrets`` for every later import: drop it.
-_BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
-sys.path.insert(0, str(_BENCH.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import argparse  # noqa: E402
-import base64  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import statistics  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import base64
+import json
+import os
+import signal
+import statistics
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-import bench.common as common  # noqa: E402
-from bench.common import (  # noqa: E402
+import bench.common as common
+from bench.common import (
     SIGNING_SECRET,
     Fleet,
     HookReceiver,
@@ -87,12 +83,12 @@ from bench.common import (  # noqa: E402
     table,
     update_results,
 )
-from bench.sessions import COMMAND, exec_body, ms, process_cpu, redis_calls, reused  # noqa: E402
-from bench.sessions_support import LoadMeter, Node, describe_load  # noqa: E402
-from bench.webhooks import pending_jobs, webhook_id  # noqa: E402
+from bench.sessions import COMMAND, exec_body, ms, process_cpu, redis_calls, reused
+from bench.sessions_support import LoadMeter, Node, describe_load
+from bench.webhooks import pending_jobs, webhook_id
 
 SECTION = "secrets"
-TITLE = "Secrets: sealing and stored credentials (issue 13) (bench/secrets.py)"
+TITLE = "Secrets: sealing and stored credentials (issue 13) (bench/secrets_cost.py)"
 CREDENTIAL = "bench-fakenos"
 LATENCY_TARGET = 1.02
 DELIVERY_TARGET = 1.03
