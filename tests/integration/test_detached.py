@@ -330,3 +330,47 @@ def test_a_host_with_as_many_running_tasks_as_allowed_refuses_one_more(
         assert "detached.max_tasks_per_host" in job["result"]["error"]["message"]
     finally:
         redis.srem(store.host_key(sshd.host), *fillers)
+
+
+def test_a_character_cut_in_two_by_a_read_is_pushed_whole_and_records_expire_after_the_end(
+    system: httpx.Client, sshd: Any, receiver: Receiver, redis: Any
+) -> None:
+    from netpulse.detached import store
+
+    command = r"printf '\303'; sleep 2; printf '\251\n'"  # é, its two bytes 2 s apart
+    job = run(system, detached_job(sshd, command, "/dt-utf8", receiver))
+    task_id = job["task_id"]
+    assert redis.ttl(store.task_key(task_id)) == -1, "a running task's record expires"
+    end = wait_final(system, task_id)
+    assert end["status"] == "completed" and end["output"] == "é\n"
+    processes.wait_until(lambda: pushes_and_final(receiver, "/dt-utf8")[1], 30, "the final event")
+    pushes, _ = pushes_and_final(receiver, "/dt-utf8")
+    assert assert_contiguous(pushes) == "é\n"
+    retention = 7 * 86400  # detached.retention_seconds
+    assert 0 < redis.ttl(store.task_key(task_id)) <= retention
+    assert 0 < redis.ttl(store.log_key(task_id)) <= retention
+
+
+def test_a_write_after_a_task_was_forgotten_recreates_nothing(redis: Any) -> None:
+    from netpulse.detached import store
+    from netpulse.detached.store import DetachedTask, TaskStatus
+
+    task = DetachedTask(
+        task_id="late-write",
+        host="h",
+        driver="paramiko",
+        command=["x"],
+        status=TaskStatus.RUNNING,
+        created_at=time.time(),
+        request="{}",
+    )
+    store.create(redis, task)
+    store.write_ahead(redis, task, b"first", max_log_bytes=4096)
+    with pytest.raises(store.TaskGone):  # the offset moved: this range was read already
+        store.write_ahead(redis, task, b"first", max_log_bytes=4096)
+    store.forget(redis, task)
+    assert store.update(redis, "late-write", last_sync=time.time()) is False
+    with pytest.raises(store.TaskGone):
+        store.write_ahead(redis, task, b"late", max_log_bytes=4096)
+    assert not redis.exists(store.task_key("late-write"), store.log_key("late-write"))
+    assert store.get(redis, "late-write") is None
