@@ -25,3 +25,9 @@ def credential_key(name: str) -> str:
 API_KEYS = f"{PREFIX}:api-keys"
 #: The same keys by the SHA-256 of the key (a hash: digest -> name), the lookup on each call.
 API_KEY_DIGESTS = f"{PREFIX}:api-key-digests"
+
+
+def idempotency_key(principal: str, key_digest: str) -> str:
+    """The first reply to a submission with an ``Idempotency-Key``, per API key (a string,
+    24 h; ``dispatch/idempotency.py``)."""
+    return f"{PREFIX}:idem:{principal}:{key_digest}"

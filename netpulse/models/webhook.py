@@ -68,6 +68,12 @@ class WebhookConfig(BaseModel):
     secret: SecretStr | None = Field(
         None, description="Per-request Standard Webhooks signing secret (whsec_...)."
     )
+    events: list[Literal["job.started"]] | None = Field(
+        None,
+        max_length=1,
+        description="Events sent besides the job's final one, when asked: `job.started` "
+        "(the job began on its worker).",
+    )
 
     @field_validator("method", mode="before")
     @classmethod

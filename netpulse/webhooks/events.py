@@ -110,6 +110,33 @@ def build_event(
     return event
 
 
+#: The event a job sends when a worker begins it (only for webhooks that ask for it).
+STARTED = "job.started"
+
+
+def build_started(
+    *, job_id: str, meta: dict[str, Any], started_at: datetime, now: datetime | None = None
+) -> dict[str, Any]:
+    """The payload of ``job.started`` (``final: false``): who, where, what, since when."""
+    return {
+        "id": job_id,
+        "status": "started",
+        "event_type": STARTED,
+        "final": False,
+        "timestamp": _iso(now or datetime.now(UTC)),
+        "started_at": _iso(started_at),
+        "device": {
+            k: str(v)
+            for k, v in (("host", meta.get("host")), ("device_type", meta.get("device_type")))
+            if v is not None
+        },
+        "task_id": meta.get("task_id"),
+        "device_name": meta.get("device_name"),
+        "command": meta.get("command"),
+        "submitted_by": meta.get("submitted_by"),
+    }
+
+
 def encode(event: dict[str, Any]) -> bytes:
     """The exact bytes that are sent and signed."""
     return json.dumps(event, separators=(",", ":"), default=str).encode()

@@ -9,6 +9,7 @@ and disconnects.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from socket import gethostname
 from typing import Any
@@ -24,10 +25,12 @@ from netpulse.drivers.base import BaseDriver, DriverError
 from netpulse.drivers.options import confined_path
 from netpulse.models.job import DriverExecutionResult, JobErrorType
 from netpulse.models.request import ExecutionRequest
+from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
 from netpulse.security.sealing import SealError, open_request
 from netpulse.sessions.pool import SessionPool
 from netpulse.storage import files
 from netpulse.templates import sandbox
+from netpulse.webhooks.outbox.record import record_started_event
 from netpulse.worker.parsing import parse_results
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
     ``exit_status != 0`` instead.
     """
     sealed = req
+    _say_started(sealed)
     try:
         req = open_request(req)  # the secrets, for this process's memory only
         if req.credential is not None:  # read here, when the job runs: never queued
@@ -76,6 +80,27 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
         return _run(driver, req, None, sealed)
     finally:
         driver.disconnect()
+
+
+def _say_started(req: ExecutionRequest) -> None:
+    """``job.started`` for a webhook that asked for it: one Redis script, before the device
+    is reached. A failure to record it is logged and never fails or delays the job."""
+    if req.webhook is None or not req.webhook.events:
+        return
+    job = get_current_job()
+    if job is None:
+        return
+    try:
+        record_started_event(
+            job.connection,
+            job_id=job.id,
+            req=req,
+            meta=job.meta or {},
+            created_at=job.created_at,
+            started_at=job.started_at or datetime.now(UTC),
+        )
+    except REDIS_OUTAGE_ERRORS as exc:
+        log.warning("job %s: its job.started event could not be recorded (%s)", job.id, exc)
 
 
 class SecretUnreadable(DriverError):

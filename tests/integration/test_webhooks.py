@@ -419,3 +419,31 @@ def test_cancelled_queued_job_gets_a_canceled_event(
     assert payload["event_type"] == "job.canceled" and payload["status"] == "canceled"
     assert payload["result"]["error"]["type"] == "canceled"
     wait_job(system, blocker["id"])
+
+
+def test_job_started_is_sent_only_to_webhooks_that_ask_for_it(
+    system: httpx.Client, sshd: Any, receiver: Receiver
+) -> None:
+    asked = {"url": receiver.url("/started"), "events": ["job.started"]}
+    job = run(system, paramiko_job(sshd, "echo begun", asked))
+    got = receiver.wait_for("/started", count=2, timeout=30)
+    by_type = {g.json()["event_type"]: g for g in got}
+    assert set(by_type) == {"job.started", "job.completed"}
+    started = by_type["job.started"].json()
+    assert (started["id"], started["final"], started["status"]) == (job["id"], False, "started")
+    assert started["started_at"] and started["command"] == ["echo begun"]
+    assert "result" not in started
+    assert verify(by_type["job.started"])["event_type"] == "job.started"
+    assert (
+        by_type["job.started"].headers["webhook-id"]
+        != by_type["job.completed"].headers["webhook-id"]
+    )
+
+    run(system, paramiko_job(sshd, "echo quiet", {"url": receiver.url("/not-asked")}))
+    [only] = receiver.wait_for("/not-asked", count=1, timeout=30)
+    assert only.json()["event_type"] == "job.completed"
+    bad = system.post(
+        "/device/exec",
+        json=paramiko_job(sshd, "true", {"url": receiver.url("/x"), "events": ["job.bogus"]}),
+    )
+    assert bad.status_code == 422

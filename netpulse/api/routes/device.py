@@ -6,9 +6,9 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 from redis import Redis
 from starlette.datastructures import UploadFile
@@ -19,7 +19,7 @@ from netpulse.api.device_tests import DeviceTests, TestsBusy
 from netpulse.api.json_body import BodyRejected, check_json
 from netpulse.api.views import to_response
 from netpulse.config import Settings
-from netpulse.dispatch import connection_test, intake, submit
+from netpulse.dispatch import connection_test, idempotency, intake, submit
 from netpulse.models.job import BulkResponse, JobInResponse
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, TestRequest
 from netpulse.security.api_keys import Scope
@@ -27,10 +27,21 @@ from netpulse.storage import files
 
 router = APIRouter(prefix="/device", tags=["device"])
 
+#: A client's key for a submission it may send again (after a timeout): the same key and
+#: body within 24 h give the first reply and queue nothing (``dispatch/idempotency.py``).
+IDEMPOTENCY_KEY = Header(
+    None,
+    alias=idempotency.HEADER,
+    description="Send the same value when you retry: the first reply comes back and "
+    "nothing is queued twice (24 h, per API key). The same key with another body is a 422.",
+)
 
-async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
+
+async def _read_body(request: Request, conn: Redis, settings: Settings) -> tuple[Any, str]:
     """JSON body, or multipart with the JSON in the `request` field and an optional `file`
-    (as the client sends an upload); the file is staged and named by `staged_file_id`."""
+    (as the client sends an upload); the file is staged and named by `staged_file_id`. Also
+    the body's digest (the JSON and the file's bytes: a multipart boundary is random), which
+    tells a retry from another request with the same ``Idempotency-Key``."""
     content_type = request.headers.get("content-type", "")
     upload = None
     raw: bytes | str
@@ -46,6 +57,7 @@ async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
         raw = field
     else:
         raw = await request.body()
+    body_digest = idempotency.digest(raw if isinstance(raw, bytes) else raw.encode())
     try:
         body = check_json(raw, settings.server.max_json_depth)
     except BodyRejected as exc:
@@ -54,6 +66,7 @@ async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
         if not isinstance(body, dict):
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the job must be an object")
         data = await upload.read()
+        body_digest = idempotency.digest((body_digest + idempotency.digest(data)).encode())
         keep = _seconds(body, "ttl", settings.job.ttl) + _seconds(
             body, "execution_timeout", settings.job.execution_timeout
         )
@@ -64,7 +77,7 @@ async def _read_body(request: Request, conn: Redis, settings: Settings) -> Any:
         except files.FileTooLarge as exc:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
         body["staged_file_id"] = staged.id
-    return body
+    return body, body_digest
 
 
 #: The job model's own rules for the fields that say how long an upload is staged.
@@ -97,6 +110,7 @@ def _seconds(body: dict[str, Any], name: str, default: int) -> int:
     "/exec",
     dependencies=[needs(Scope.EXEC, Scope.CONFIG)],
     status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The same Idempotency-Key is still being processed."}},
     response_model=JobInResponse,
     openapi_extra={
         "requestBody": {
@@ -111,37 +125,75 @@ async def execute(
     request: Request,
     conn: Redis = Depends(get_redis),
     settings: Settings = Depends(get_app_settings),
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> JobInResponse:
     """Queue one job on one device (a key with ``exec`` runs commands; one that changes the
     device, with config lines, a file transfer or an upload, needs ``config``)."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         require_scope(request, Scope.CONFIG)  # before the upload is read and staged
-    req = intake.checked(ExecutionRequest, await _read_body(request, conn, settings))
+    body, body_digest = await _read_body(request, conn, settings)
+    req = intake.checked(ExecutionRequest, body)
     caller = require_scope(request, Scope.CONFIG if req.changes_device else Scope.EXEC)
     # SubmissionError (422) and NoCapacity (503) reply through api/errors.
-    job = await run_in_threadpool(submit.enqueue, req, conn, settings, caller.name)
-    return to_response(job)
+    return await _once(
+        idempotency_key,
+        conn,
+        caller.name,
+        body_digest,
+        lambda: to_response(submit.enqueue(req, conn, settings, caller.name)),
+    )
+
+
+async def _once(key: str | None, conn: Redis, principal: str, body_digest: str, queue: Any) -> Any:
+    """Run ``queue`` (in the threadpool) and reply 201, unless the request carries an
+    ``Idempotency-Key`` already answered: then the first reply again, queueing nothing."""
+    if key is None:
+        return await run_in_threadpool(queue)
+    replay = idempotency.begin(conn, principal, key, body_digest)
+    if replay is not None:
+        return Response(
+            replay.body,
+            status_code=replay.status_code,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    try:
+        reply = await run_in_threadpool(queue)
+    except BaseException:
+        idempotency.abandon(conn, principal, key)  # nothing was queued: a retry may go
+        raise
+    idempotency.finish(
+        conn, principal, key, body_digest, status.HTTP_201_CREATED, reply.model_dump_json()
+    )
+    return reply
 
 
 @router.post(
     "/bulk",
     status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "The same Idempotency-Key is still being processed."}},
     response_model=BulkResponse,
     dependencies=[needs(Scope.EXEC, Scope.CONFIG)],
 )
-def bulk(
+async def bulk(
     body: BulkExecutionRequest,
     request: Request,
     conn: Redis = Depends(get_redis),
     settings: Settings = Depends(get_app_settings),
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
 ) -> BulkResponse:
     """Queue the same job on many devices; bad devices are listed, good ones queued."""
     body = intake.rechecked(body)
     requests, refused = submit.expand_bulk(body)
     changes = any(req.changes_device for req in requests)
     caller = require_scope(request, Scope.CONFIG if changes else Scope.EXEC)
-    queued, failed = submit.enqueue_bulk(requests, conn, settings, caller.name)
-    return BulkResponse(succeeded=[to_response(job) for job in queued], failed=refused + failed)
+
+    def queue() -> BulkResponse:
+        queued, failed = submit.enqueue_bulk(requests, conn, settings, caller.name)
+        return BulkResponse(succeeded=[to_response(job) for job in queued], failed=refused + failed)
+
+    body_digest = idempotency.digest(await request.body())
+    return await _once(idempotency_key, conn, caller.name, body_digest, queue)
 
 
 @router.post(

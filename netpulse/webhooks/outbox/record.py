@@ -82,6 +82,32 @@ def record_final_event(
     return record_event(conn, event_key=job_id, req=req, payload=payload, snapshot=snapshot)
 
 
+def record_started_event(
+    conn: Redis,
+    *,
+    job_id: str,
+    req: ExecutionRequest,
+    meta: dict[str, Any],
+    created_at: datetime | None,
+    started_at: datetime,
+) -> str | None:
+    """Store ``job.started`` for a webhook that asked for it (``events``); once per job."""
+    if req.webhook is None or events.STARTED not in (req.webhook.events or ()):
+        return None
+    payload = events.build_started(job_id=job_id, meta=meta, started_at=started_at)
+    snapshot = store.JobSnapshot(
+        id=job_id,
+        status="started",
+        created_at=created_at.isoformat() if created_at else None,
+        started_at=started_at.isoformat(),
+        ended_at=None,
+        meta=meta,
+    )
+    return record_event(
+        conn, event_key=f"{job_id}-started", req=req, payload=payload, snapshot=snapshot
+    )
+
+
 def record_event(
     conn: Redis,
     *,
