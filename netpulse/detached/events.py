@@ -75,10 +75,15 @@ def final(task: DetachedTask, tail: bytes) -> dict[str, Any]:
 
 def record(conn: Redis, task: DetachedTask, key: str, payload: dict[str, Any]) -> str | None:
     """Record ``payload`` for the task's webhook, once per ``key``; None without a
-    webhook or when it was recorded already."""
+    webhook or when it was recorded already. A webhook with ``include_output: false`` gets
+    no log bytes (the byte range still says how far the task wrote)."""
     req = ExecutionRequest.model_validate_json(task.request, context=STORED)  # still sealed
     if req.webhook is None:
         return None
+    if not req.webhook.include_output:
+        payload = {**payload, "output": None}
+        if payload.get("error"):
+            payload["error"] = {"type": payload["error"]["type"]}
     snapshot = webhook_store.JobSnapshot(
         id=task.task_id,
         status=task.status.value,

@@ -68,6 +68,11 @@ class WebhookConfig(BaseModel):
     secret: SecretStr | None = Field(
         None, description="Per-request Standard Webhooks signing secret (whsec_...)."
     )
+    include_output: bool = Field(
+        True,
+        description="false: the event carries status, device, command names, exit statuses, "
+        "the error's type and the job's URL, never device output or parsed data.",
+    )
     events: list[Literal["job.started"]] | None = Field(
         None,
         max_length=1,

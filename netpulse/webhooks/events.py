@@ -66,8 +66,12 @@ def build_event(
     fmt: Literal["event", "text"] = "event",
     max_output_bytes: int = 256 * 1024,
     now: datetime | None = None,
+    include_output: bool = True,
 ) -> dict[str, Any]:
-    """The payload for the job's final event, as a JSON-ready dict."""
+    """The payload for the job's final event, as a JSON-ready dict. Without
+    ``include_output`` it holds no device output at all: per command only its name and exit
+    status, the error's type without its message (which may quote the device), and the
+    job's URL to fetch the rest with an API key."""
     items = [
         r.model_dump() if isinstance(r, DriverExecutionResult) else dict(r) for r in retval or []
     ]
@@ -76,9 +80,15 @@ def build_event(
     if started_at and ended_at:
         duration = round((ended_at - started_at).total_seconds(), 6)
     error_dict = error.model_dump() if error else None
+    if not include_output:
+        items = [{"command": i.get("command"), "exit_status": i.get("exit_status")} for i in items]
+        error_dict = {"type": error.type} if error else None
+        truncated = False
     if fmt == "text":
-        if error is not None:
-            result: Any = f"{error.type}: {error.message}"
+        if not include_output:
+            result: Any = status if error is None else f"{status}: {error.type}"
+        elif error is not None:
+            result = f"{error.type}: {error.message}"
         else:
             result = "\n".join(str(i.get("stdout") or "") for i in items)
     else:
@@ -106,6 +116,7 @@ def build_event(
     }
     if truncated:
         event["truncated"] = True
+    if truncated or not include_output:
         event["job_url"] = f"/jobs/{job_id}"
     return event
 

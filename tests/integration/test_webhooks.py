@@ -447,3 +447,26 @@ def test_job_started_is_sent_only_to_webhooks_that_ask_for_it(
         json=paramiko_job(sshd, "true", {"url": receiver.url("/x"), "events": ["job.bogus"]}),
     )
     assert bad.status_code == 422
+
+
+def test_a_webhook_without_output_never_sees_device_output(
+    system: httpx.Client, sshd: Any, receiver: Receiver
+) -> None:
+    secret_text = "device-output-that-must-not-leave"
+    command = "printf '%s-%s\\n' device-output that-must-not-leave"  # the output is not in it
+    hook = {"url": receiver.url("/no-output"), "include_output": False}
+    job = run(system, paramiko_job(sshd, command, hook))
+    [got] = receiver.wait_for("/no-output", timeout=30)
+    event = got.json()
+    assert secret_text not in got.body.decode()
+    assert event["status"] == "finished" and event["job_url"] == f"/jobs/{job['id']}"
+    assert event["result"]["retval"] == [{"command": command, "exit_status": 0}]
+    assert secret_text in system.get(f"/jobs/{job['id']}").json()["result"]["retval"][0]["stdout"]
+
+    failing = {**paramiko_job(sshd, "true", hook)}
+    failing["connection_args"] = {**failing["connection_args"], "port": 1}
+    failed = run(system, failing)
+    assert failed["status"] == "failed"
+    events = receiver.wait_for("/no-output", count=2, timeout=30)
+    error = events[-1].json()["result"]["error"]
+    assert error == {"type": failed["result"]["error"]["type"]}

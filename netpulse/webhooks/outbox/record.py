@@ -70,6 +70,7 @@ def record_final_event(
         error=error,
         fmt=webhook.format,
         max_output_bytes=settings.max_output_bytes,
+        include_output=webhook.include_output,
     )
     snapshot = store.JobSnapshot(
         id=job_id,
