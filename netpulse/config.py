@@ -24,7 +24,7 @@ from pydantic_settings import (
 )
 
 from netpulse import config_original
-from netpulse.models.signing_secret import validate_secret
+from netpulse.models.signing_secret import validate_secret, validate_signing_key
 from netpulse.runtime.redis_conn import parse_redis_url
 from netpulse.schedulers import registry as schedulers
 
@@ -120,6 +120,11 @@ class WebhookSettings(BaseModel):
         default_factory=list,
         description="Old secrets still signed with during a key rotation (remove when done).",
     )
+    asymmetric_signing_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Ed25519 keys (whsk_...): every event is also signed v1a with each; "
+        "receivers verify with the public keys of GET /webhooks/signing-keys.",
+    )
     allow_cidrs: list[str] = Field(default_factory=list)
     deny_cidrs: list[str] = Field(default_factory=list)
     deny_private: bool = False
@@ -149,6 +154,16 @@ class WebhookSettings(BaseModel):
     def _old_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
         for secret in value:
             validate_secret(secret.get_secret_value())
+        return value
+
+    @field_validator("asymmetric_signing_keys")
+    @classmethod
+    def _signing_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            try:
+                validate_signing_key(key.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"webhooks.asymmetric_signing_keys: {exc}") from None
         return value
 
     @field_validator("allow_cidrs", "deny_cidrs")

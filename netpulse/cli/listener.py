@@ -15,6 +15,7 @@ the listener is an independent check of what :mod:`netpulse.webhooks.signing` pr
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +31,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from netpulse.webhooks.signing import HEADER_ID, HEADER_SIGNATURE, validate_secret
+from netpulse.models.signing_secret import PUBLIC_KEY_PREFIX, b64_key
+from netpulse.webhooks.signing import (
+    HEADER_ID,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    validate_secret,
+    verify_asymmetric,
+)
 
 SignatureState = Literal["valid", "INVALID", "not signed", "not checked"]
 PREVIEW_CHARS = 100
@@ -87,13 +95,42 @@ def _preview(payload: Any, body: bytes) -> str:
     return _one_line(json.dumps(payload, default=str))
 
 
+#: How far a ``webhook-timestamp`` may be from now (the reference verifier's tolerance).
+TIMESTAMP_TOLERANCE = 300
+
+
+class PublicKeyVerifier:
+    """Verifies ``v1a`` (Ed25519) signatures with a ``whpk_`` public key, the timestamp
+    within :data:`TIMESTAMP_TOLERANCE` as the reference verifier does for ``v1``."""
+
+    def __init__(self, public_key: str) -> None:
+        b64_key(public_key, PUBLIC_KEY_PREFIX, "--public-key")  # ValueError when malformed
+        self.public_key = public_key
+
+    def verify(self, body: bytes, headers: dict[str, str], json_parse: bool = False) -> None:
+        try:
+            timestamp = int(headers.get(HEADER_TIMESTAMP, ""))
+        except ValueError:
+            raise ValueError("no valid webhook-timestamp") from None
+        if abs(time.time() - timestamp) > TIMESTAMP_TOLERANCE:
+            raise ValueError("webhook-timestamp too far from now")
+        if not verify_asymmetric(
+            self.public_key,
+            headers.get(HEADER_ID, ""),
+            timestamp,
+            body,
+            headers.get(HEADER_SIGNATURE, ""),
+        ):
+            raise ValueError("no v1a signature matches the public key")
+
+
 def _check_signature(
-    verifier: Webhook | None, body: bytes, headers: dict[str, str]
+    verifier: Webhook | PublicKeyVerifier | None, body: bytes, headers: dict[str, str]
 ) -> tuple[SignatureState, str]:
     signed = HEADER_SIGNATURE in headers
     if verifier is None:
         if signed:
-            return "not checked", "start the listener with --secret to verify"
+            return "not checked", "start the listener with --secret or --public-key to verify"
         return "not signed", ""
     if not signed:
         return "INVALID", "request is not signed"
@@ -136,11 +173,17 @@ def create_listener_app(
     secret: str | None,
     console: Console | None = None,
     on_event: Callable[[ReceivedEvent], None] | None = None,
+    public_key: str | None = None,
 ) -> Starlette:
-    """Return the ASGI app. ``secret`` enables verification (ValueError if malformed);
-    ``console`` receives the printed lines; ``on_event`` is called with each ReceivedEvent.
+    """Return the ASGI app. ``secret`` (``v1``) or ``public_key`` (``v1a``) enables
+    verification (ValueError if malformed); ``console`` receives the printed lines;
+    ``on_event`` is called with each ReceivedEvent.
     """
-    verifier = Webhook(validate_secret(secret)) if secret else None
+    verifier: Webhook | PublicKeyVerifier | None = None
+    if public_key:
+        verifier = PublicKeyVerifier(public_key)
+    elif secret:
+        verifier = Webhook(validate_secret(secret))
     out = console or Console()
 
     async def receive(request: Request) -> JSONResponse:
@@ -189,12 +232,16 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def run_listener(host: str, port: int, secret: str | None) -> None:
+def run_listener(host: str, port: int, secret: str | None, public_key: str | None = None) -> None:
     """Serve the listener until interrupted (blocking). Raises ValueError on a bad secret."""
     console = Console()
-    app = create_listener_app(secret, console=console)
+    app = create_listener_app(secret, console=console, public_key=public_key)
     shown_host = f"[{host}]" if ":" in host else host
-    check = "on (401 for bad signatures)" if secret else "off (pass --secret to verify)"
+    check = (
+        "on (401 for bad signatures)"
+        if secret or public_key
+        else "off (pass --secret or --public-key to verify)"
+    )
     console.print(
         Text.assemble(
             ("Listening for webhooks on ", "bold"),

@@ -193,11 +193,24 @@ def webhook_listen(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(9999),
     secret: str = typer.Option(None, help="whsec_... secret to verify signatures with."),
+    public_key: str = typer.Option(
+        None, help="whpk_... public key to verify v1a (Ed25519) signatures with."
+    ),
 ) -> None:
     """Run a local receiver that prints each event and whether its signature verifies."""
     from netpulse.cli.listener import run_listener
 
-    run_listener(host, port, secret)
+    run_listener(host, port, secret, public_key)
+
+
+@webhook_app.command("signing-key")
+def webhook_signing_key() -> None:
+    """Print a new Ed25519 key for webhooks.asymmetric_signing_keys (and its public key)."""
+    from netpulse.webhooks.signing import generate_signing_key, public_key_of
+
+    key = generate_signing_key()
+    typer.echo(key)
+    typer.echo(f"public key: {public_key_of(key)}", err=True)
 
 
 @app.command("run")

@@ -52,3 +52,28 @@ def decode_secret(secret: str) -> bytes:
             f"this one holds {len(key)}."
         )
     return key
+
+
+#: An Ed25519 signing key (its 32-byte seed, base64) and a public key, as Standard Webhooks
+#: writes them (``v1a`` signatures, ``webhooks.asymmetric_signing_keys``).
+SIGNING_KEY_PREFIX = "whsk_"
+PUBLIC_KEY_PREFIX = "whpk_"
+
+
+def b64_key(value: str, prefix: str, what: str) -> bytes:
+    """The 32 raw bytes of a ``whsk_``/``whpk_`` key; ValueError (never quoting it) else."""
+    if not value.startswith(prefix):
+        raise ValueError(f"{what} must start with {prefix!r}")
+    try:
+        raw = base64.b64decode(value[len(prefix) :], validate=True)
+    except ValueError:
+        raise ValueError(f"{what} is not valid base64 after {prefix!r}") from None
+    if len(raw) != 32:
+        raise ValueError(f"{what} must hold 32 bytes (an Ed25519 key), not {len(raw)}")
+    return raw
+
+
+def validate_signing_key(value: str) -> str:
+    """An Ed25519 signing key ``whsk_<base64 of the 32-byte seed>``; ValueError otherwise."""
+    b64_key(value, SIGNING_KEY_PREFIX, "an asymmetric signing key")
+    return value

@@ -124,6 +124,8 @@ class DeliveryContext:
     user_agent: str
     http: httpx.AsyncClient | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Ed25519 keys (``whsk_``) each event is also signed with (``v1a``).
+    signing_keys: list[str] = field(default_factory=list)
 
 
 class BaseWebHookCaller:

@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("get", "/webhooks/deliveries/{delivery_id}"): {"read"},
     ("post", "/webhooks/deliveries/{delivery_id}/redeliver"): {"admin"},
     ("post", "/webhooks/recover"): {"admin"},
+    ("get", "/webhooks/signing-keys"): {"read"},
     ("get", "/storage/fetch/{file_id}"): {"read"},
     ("post", "/template/render"): {"exec"},
     ("post", "/template/render/{name}"): {"exec"},

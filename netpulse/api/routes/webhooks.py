@@ -9,9 +9,11 @@ from pydantic import AwareDatetime, BaseModel
 from redis import Redis
 
 from netpulse.api.auth import needs
-from netpulse.api.deps import get_redis
+from netpulse.api.deps import get_app_settings, get_redis
+from netpulse.config import Settings
 from netpulse.security.api_keys import Scope
 from netpulse.webhooks import deliveries
+from netpulse.webhooks.signing import public_key_of
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -63,3 +65,20 @@ def recover(body: RecoverRequest, conn: Redis = Depends(get_redis)) -> dict[str,
     """Redeliver every failed delivery created since a time."""
     ids = deliveries.recover(conn, body.since.timestamp())
     return {"redelivered": ids, "count": len(ids)}
+
+
+@router.get("/signing-keys", dependencies=[needs(Scope.READ)])
+def signing_keys(settings: Settings = Depends(get_app_settings)) -> dict[str, Any]:
+    """The public keys receivers verify ``v1a`` (Ed25519) signatures with: one per
+    ``webhooks.asymmetric_signing_keys`` entry, every one of which signs each event (so a
+    receiver keeps verifying while a key is rotated)."""
+    return {
+        "keys": [
+            {
+                "public_key": public_key_of(key.get_secret_value()),
+                "algorithm": "ed25519",
+                "signature_version": "v1a",
+            }
+            for key in settings.webhooks.asymmetric_signing_keys
+        ]
+    }

@@ -70,6 +70,7 @@ class DeliveryService:
             for s in ([cfg.signing_secret] if cfg.signing_secret else [])
             + list(cfg.previous_signing_secrets)
         ]
+        self.signing_keys = [k.get_secret_value() for k in cfg.asymmetric_signing_keys]
         # Every caller sends through this client: the policy is applied to each connection.
         self.http = make_client(self.policy, cfg.max_in_flight)
         self.journal = OutcomeJournal(redis, retention=cfg.retention_seconds)
@@ -366,6 +367,7 @@ class DeliveryService:
             policy=self.policy,
             user_agent=USER_AGENT,
             http=self.http,
+            signing_keys=self.signing_keys,
         )
         try:
             caller = caller_class(webhook)

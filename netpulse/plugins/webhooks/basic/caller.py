@@ -46,7 +46,7 @@ class BasicWebHookCaller(BaseWebHookCaller):
             headers["Content-Type"] = "application/json"
         headers["User-Agent"] = context.user_agent
         for name, value in build_signature_headers(
-            webhook_id, body, context.signing_secrets
+            webhook_id, body, context.signing_secrets, signing_keys=context.signing_keys
         ).items():
             headers[name] = value
         return headers
