@@ -552,3 +552,21 @@ def section_header(title: str, elapsed: float) -> str:
         f"- Script run time: {elapsed:.0f} s; load average (1/5/15 min) at start "
         f"{LOAD_AT_START}, at end {load_average()} (other work on the machine skews figures)\n"
     )
+
+
+#: The 1-minute load average a benchmark waits for before it measures.
+LOAD_LIMIT = 1.5
+
+
+def wait_for_quiet(max_wait: float = 600, interval: float = 30) -> dict[str, Any]:
+    """Wait (bounded) until the 1-minute load average is at most LOAD_LIMIT."""
+    first = load_average()
+    started = time.monotonic()
+    while os.getloadavg()[0] > LOAD_LIMIT:
+        waited = time.monotonic() - started
+        if waited >= max_wait:
+            log(f"load still {load_average()} after {waited:.0f} s: running anyway")
+            break
+        log(f"load average {load_average()} > {LOAD_LIMIT}: waiting {interval:.0f} s")
+        time.sleep(interval)
+    return {"first": first, "waited": time.monotonic() - started, "start": load_average()}

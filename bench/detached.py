@@ -77,6 +77,7 @@ import httpx
 
 import bench.common as common
 from bench.common import (
+    LOAD_LIMIT,
     Child,
     Stack,
     cpu_seconds,
@@ -86,6 +87,7 @@ from bench.common import (
     parse_ts,
     percentile,
     table,
+    wait_for_quiet,
     wait_until,
     write_section,
 )
@@ -94,7 +96,6 @@ from tests.support.sshd import DEFAULT_USER, OpenSSHServer
 
 SECTION = "detached"
 TITLE = "Detached tasks (issue 14) (bench/detached.py)"
-LOAD_LIMIT = 1.5
 HOOK_PATH = "/dt"
 IDLE_WINDOW = 10.0
 TASKS_DIR = ".netpulse/tasks"
@@ -104,20 +105,6 @@ _LOGIN_RE = re.compile(r"Accepted publickey for \S+ from (\S+) port (\d+) ")
 
 class BenchTimeout(Exception):
     """The whole run took longer than its bound."""
-
-
-def wait_for_quiet(max_wait: float = 600, interval: float = 30) -> dict[str, Any]:
-    """Wait (bounded) until the 1-minute load average is at most LOAD_LIMIT."""
-    first = load_average()
-    started = time.monotonic()
-    while os.getloadavg()[0] > LOAD_LIMIT:
-        waited = time.monotonic() - started
-        if waited >= max_wait:
-            log(f"load still {load_average()} after {waited:.0f} s: running anyway")
-            break
-        log(f"load average {load_average()} > {LOAD_LIMIT}: waiting {interval:.0f} s")
-        time.sleep(interval)
-    return {"first": first, "waited": time.monotonic() - started, "start": load_average()}
 
 
 def task_command(n: int, seconds: int) -> str:

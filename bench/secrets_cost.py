@@ -59,7 +59,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import base64
 import json
-import os
 import signal
 import statistics
 import threading
@@ -69,12 +68,12 @@ from typing import Any
 
 import bench.common as common
 from bench.common import (
+    LOAD_LIMIT,
     SIGNING_SECRET,
     Fleet,
     HookReceiver,
     Stack,
     cpu_seconds,
-    load_average,
     log,
     median,
     parse_ts,
@@ -82,6 +81,7 @@ from bench.common import (
     section_header,
     table,
     update_results,
+    wait_for_quiet,
 )
 from bench.sessions import COMMAND, exec_body, ms, process_cpu, redis_calls, reused
 from bench.sessions_support import LoadMeter, Node, describe_load
@@ -92,7 +92,6 @@ TITLE = "Secrets: sealing and stored credentials (issue 13) (bench/secrets_cost.
 CREDENTIAL = "bench-fakenos"
 LATENCY_TARGET = 1.02
 DELIVERY_TARGET = 1.03
-LOAD_LIMIT = 1.5
 SECRET_KEYS = ("password", "secret")
 #: B's webhook secrets (test values, sent to 127.0.0.1 only). The token goes in its own header:
 #: ``auth`` makes httpx write ``Authorization: Basic ...``, which would replace a bearer
@@ -120,20 +119,6 @@ def per_call(fn: Any, loops: int = 300, repeats: int = 7) -> float:
             fn()
         batches.append((time.perf_counter() - started) / loops)
     return statistics.median(batches)
-
-
-def wait_for_quiet(max_wait: float = 600, interval: float = 30) -> dict[str, Any]:
-    """Wait (bounded) until the 1-minute load average is at most LOAD_LIMIT."""
-    first = load_average()
-    started = time.monotonic()
-    while os.getloadavg()[0] > LOAD_LIMIT:
-        waited = time.monotonic() - started
-        if waited >= max_wait:
-            log(f"load still {load_average()} after {waited:.0f} s: running anyway")
-            break
-        log(f"load average {load_average()} > {LOAD_LIMIT}: waiting {interval:.0f} s")
-        time.sleep(interval)
-    return {"first": first, "waited": time.monotonic() - started, "start": load_average()}
 
 
 # -- 1. warm pinned latency -------------------------------------------------------------------
@@ -353,36 +338,9 @@ def queued_request(kind: str, url: str) -> Any:
 
 def record_with(stack: Stack, req: Any, count: int, batch: int = 500) -> tuple[list[str], float]:
     """bench/webhooks.py's ``record_events`` with a given (sealed) request."""
-    import uuid
-    from datetime import UTC, datetime
+    from bench.webhooks import record_events
 
-    from netpulse.webhooks.outbox.record import record_final_event
-
-    assert stack.redis is not None
-    meta = {"host": "127.0.0.1", "device_type": None, "command": ["true"], "driver": "paramiko"}
-    ids: list[str] = []
-    started = time.time()
-    for offset in range(0, count, batch):
-        pipe = stack.redis.pipeline(transaction=False)
-        for _ in range(min(batch, count - offset)):
-            job_id = str(uuid.uuid4())
-            now = datetime.now(UTC)
-            record_final_event(
-                pipe,
-                job_id=job_id,
-                req=req,
-                status="finished",
-                meta=meta,
-                created_at=now,
-                started_at=now,
-                ended_at=now,
-                retval=[{"command": "true", "stdout": "", "exit_status": 0}],
-                error=None,
-            )
-            ids.append(job_id)
-        if not all(pipe.execute()):
-            raise RuntimeError("an event was not recorded (duplicate job id?)")
-    return ids, started
+    return record_events(stack, "", count, batch, req=req)
 
 
 class _Capture(BaseHTTPRequestHandler):

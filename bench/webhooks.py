@@ -144,13 +144,11 @@ def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
 # -- 2. sustained ---------------------------------------------------------------------------
 
 
-def record_events(stack: Stack, url: str, count: int, batch: int = 500) -> tuple[list[str], float]:
-    """Record ``count`` final events straight into Redis, pipelined; return the job ids."""
+def bench_request(url: str) -> Any:
+    """The request whose webhook the recorded events go to (``url``, nothing else)."""
     from netpulse.models.request import ExecutionRequest
-    from netpulse.webhooks.outbox.record import record_final_event
 
-    assert stack.redis is not None
-    req = ExecutionRequest.model_validate(
+    return ExecutionRequest.model_validate(
         {
             "driver": "paramiko",
             "connection_args": {"host": "127.0.0.1", "port": 22, "username": "bench"},
@@ -158,6 +156,17 @@ def record_events(stack: Stack, url: str, count: int, batch: int = 500) -> tuple
             "webhook": {"url": url},
         }
     )
+
+
+def record_events(
+    stack: Stack, url: str, count: int, batch: int = 500, req: Any = None
+) -> tuple[list[str], float]:
+    """Record ``count`` final events straight into Redis, pipelined; return the job ids.
+    ``req`` (a request with its webhook, sealed or not) replaces the plain one to ``url``."""
+    from netpulse.webhooks.outbox.record import record_final_event
+
+    assert stack.redis is not None
+    req = req if req is not None else bench_request(url)
     meta = {"host": "127.0.0.1", "device_type": None, "command": ["true"], "driver": "paramiko"}
     ids: list[str] = []
     started = time.time()

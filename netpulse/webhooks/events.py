@@ -54,6 +54,16 @@ def _cut_outputs(retval: list[dict[str, Any]], budget: int) -> tuple[list[dict[s
     return cut, True
 
 
+def _device(meta: dict[str, Any]) -> dict[str, str]:
+    """``{host, device_type}`` as strings (the client's model wants strings); a field that
+    is not known is left out."""
+    return {
+        k: str(v)
+        for k, v in (("host", meta.get("host")), ("device_type", meta.get("device_type")))
+        if v is not None
+    }
+
+
 def build_event(
     *,
     job_id: str,
@@ -103,12 +113,7 @@ def build_event(
         "ended_at": _iso(ended_at),
         "duration": duration,
         "result": result,
-        # The client model wants strings here: a field that is not known is left out.
-        "device": {
-            k: str(v)
-            for k, v in (("host", meta.get("host")), ("device_type", meta.get("device_type")))
-            if v is not None
-        },
+        "device": _device(meta),
         "task_id": meta.get("task_id"),
         "device_name": meta.get("device_name"),
         "command": meta.get("command"),
@@ -136,11 +141,7 @@ def build_started(
         "final": False,
         "timestamp": _iso(now or datetime.now(UTC)),
         "started_at": _iso(started_at),
-        "device": {
-            k: str(v)
-            for k, v in (("host", meta.get("host")), ("device_type", meta.get("device_type")))
-            if v is not None
-        },
+        "device": _device(meta),
         "task_id": meta.get("task_id"),
         "device_name": meta.get("device_name"),
         "command": meta.get("command"),
