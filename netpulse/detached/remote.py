@@ -18,8 +18,11 @@ import re
 import shlex
 from dataclasses import dataclass
 
-#: A task id: what NetPulse makes (32 hex) or a client's own ``task_id`` of this shape.
-TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+from netpulse.models.request import DETACHED_TASK_ID
+
+#: A task id: what NetPulse makes (32 hex) or a client's own ``task_id`` of this shape
+#: (checked where the request enters: ``models.request.DETACHED_TASK_ID``).
+TASK_ID_PATTERN = DETACHED_TASK_ID.pattern
 #: Where tasks live, relative to the login's home directory.
 TASKS_DIR = ".netpulse/tasks"
 #: A shell ``$HOME``-relative path, quoted for the shell except the ``$HOME`` part.

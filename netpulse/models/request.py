@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -147,6 +148,10 @@ def _check_driver_options(value: dict[str, Any], info: ValidationInfo) -> dict[s
     return value
 
 
+#: A detached task's id: it names a directory on the host.
+DETACHED_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
 class ExecutionRequest(BaseModel):
     """One job on one device. Unknown top-level fields are accepted (the client sends some)."""
 
@@ -181,8 +186,8 @@ class ExecutionRequest(BaseModel):
     )
     task_id: str | None = Field(
         None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-        description="A detached task's id (made by the server when not given).",
+        description="A label of the job; with `detach`, the task's id (letters, digits and "
+        "_ . -, at most 64; made by the server when not given).",
     )
     audit_mode: Any = Field(
         None, description="The original's audit switch: accepted, ignored (no audit trail yet)."
@@ -231,6 +236,11 @@ class ExecutionRequest(BaseModel):
             raise ValueError("push_interval applies to detached tasks: give detach: true too")
         if self.detach and (self.config not in (None, "", []) or self.file_transfer):
             raise ValueError("a detached task runs a command: give command, not config")
+        if self.detach and self.task_id is not None and not DETACHED_TASK_ID.match(self.task_id):
+            raise ValueError(
+                "a detached task's task_id takes letters, digits and _ . - (at most 64), "
+                "starting with a letter or digit"
+            )
         return self
 
     @model_validator(mode="after")

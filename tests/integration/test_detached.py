@@ -182,6 +182,8 @@ def test_bad_requests_are_refused_with_a_sentence(system: httpx.Client, sshd: An
         "/device/exec", json={**plain, "command": None, "config": ["x"], "detach": True}
     )
     assert config.status_code == 422
+    escaping = system.post("/device/exec", json={**plain, "detach": True, "task_id": "../x"})
+    assert escaping.status_code == 422 and "task_id" in escaping.text
     assert system.get("/detached-tasks/no-such-task").status_code == 404
     assert system.get("/detached-tasks/../../etc").status_code == 404
     assert system.get("/detached-tasks", params={"status": "odd"}).status_code == 422
