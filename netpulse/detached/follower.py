@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from redis import Redis
@@ -36,7 +36,7 @@ from netpulse.sessions.identity import session_identity
 
 log = logging.getLogger(__name__)
 
-#: Tasks looked at in parallel (each look is one SSH command).
+#: Tasks looked at in parallel (each look is one SSH command); twice as many are claimed.
 THREADS = 8
 #: A host session unused this long is closed.
 IDLE_SESSION_SECONDS = 60.0
@@ -48,6 +48,8 @@ class _Session:
     lock: threading.Lock
     used_at: float
     connected: bool = False
+    #: Taken out of use (closed); a lease that waited for it takes a new one.
+    dropped: bool = False
 
 
 class Follower:
@@ -62,16 +64,30 @@ class Follower:
         self._outage = OutageLog(log, "detached-task follower")
 
     def run(self) -> None:
+        """Claim due tasks while threads are free and look at each on its own thread: a
+        host that is slow to answer (or to fail) holds one thread, never the others' looks."""
         log.info("detached-task follower started")
+        in_flight: dict[str, Future[None]] = {}
         with ThreadPoolExecutor(THREADS, thread_name_prefix="follow") as pool:
             while not self.stop.is_set():
                 try:
-                    claimed = store.claim(
-                        self.conn, time.time(), self.settings.lease_seconds, THREADS * 4
-                    )
-                    list(pool.map(self._visit_safely, claimed))
+                    for task_id in [t for t, f in in_flight.items() if f.done()]:
+                        failure = in_flight.pop(task_id).exception()
+                        if failure is not None:  # only an outage gets here (visit logs others)
+                            raise failure
+                    room = THREADS * 2 - len(in_flight)
+                    if room > 0:
+                        claimed = store.claim(
+                            self.conn, time.time(), self.settings.lease_seconds, room
+                        )
+                        for task_id in claimed:
+                            if task_id not in in_flight:  # a long look: its lease ran out
+                                in_flight[task_id] = pool.submit(self._visit_safely, task_id)
                     self._close_idle_sessions()
-                    self._wait()
+                    if room > 0:
+                        self._wait()
+                    else:  # every thread busy: wait for one to be free, not for a due time
+                        wait(in_flight.values(), timeout=1.0, return_when=FIRST_COMPLETED)
                 except REDIS_OUTAGE_ERRORS as exc:
                     self._outage.failed(exc)
                     self.stop.wait(1.0)
@@ -270,40 +286,48 @@ class Follower:
         return req
 
     def _session(self, task: DetachedTask, req: ExecutionRequest) -> _Lease:
-        key = session_identity(req)
+        return _Lease(self, session_identity(req), req)
+
+    def _get_session(self, key: str, req: ExecutionRequest) -> _Session:
         with self._sessions_lock:
             session = self._sessions.get(key)
             if session is None:
                 driver = drivers.get(req.driver)(req.connection_args, req.driver_args)
                 session = _Session(driver, threading.Lock(), time.monotonic())
                 self._sessions[key] = session
-        return _Lease(self, key, session)
+            return session
 
-    def _drop(self, key: str, session: _Session) -> None:
+    def _forget_session(self, key: str, session: _Session) -> None:
+        """Take a session out of use (its lock held by the caller) and close it."""
         with self._sessions_lock:
             if self._sessions.get(key) is session:
                 del self._sessions[key]
+            session.dropped = True
         try:
             session.driver.disconnect()
         except Exception as exc:  # a broken session may fail to close; it is dropped anyway
             log.debug("closing a broken session failed: %s", exc)
 
     def _close_idle_sessions(self) -> None:
+        """Close sessions unused for a while, each only if no look holds it."""
         now = time.monotonic()
         with self._sessions_lock:
             idle = [
-                (k, s)
-                for k, s in self._sessions.items()
-                if now - s.used_at > IDLE_SESSION_SECONDS and not s.lock.locked()
+                (k, s) for k, s in self._sessions.items() if now - s.used_at > IDLE_SESSION_SECONDS
             ]
         for key, session in idle:
-            self._drop(key, session)
+            if session.lock.acquire(blocking=False):
+                try:
+                    self._forget_session(key, session)
+                finally:
+                    session.lock.release()
 
     def _close_all_sessions(self) -> None:
         with self._sessions_lock:
             every = list(self._sessions.items())
         for key, session in every:
-            self._drop(key, session)
+            with session.lock:
+                self._forget_session(key, session)
 
 
 def whole_characters(data: bytes) -> int:
@@ -330,27 +354,35 @@ class _HostError(DriverError):
 
 
 class _Lease:
-    """``with`` a connected session of one host login, one task at a time; a session that
-    fails is dropped (the next look connects again)."""
+    """``with`` a connected session of one host login, one look at a time. A session closed
+    while this lease waited for it is replaced; a session that fails is closed (the next
+    look connects again)."""
 
-    def __init__(self, follower: Follower, key: str, session: _Session) -> None:
-        self.follower, self.key, self.session = follower, key, session
+    def __init__(self, follower: Follower, key: str, req: ExecutionRequest) -> None:
+        self.follower, self.key, self.req = follower, key, req
 
     def __enter__(self) -> BaseDriver:
-        self.session.lock.acquire()
+        while True:
+            self.session = self.follower._get_session(self.key, self.req)
+            self.session.lock.acquire()
+            if not self.session.dropped:
+                break
+            self.session.lock.release()
         driver = self.session.driver
         try:
             if not self.session.connected or not driver.is_alive():
                 driver.connect()
                 self.session.connected = True
         except BaseException:
+            self.follower._forget_session(self.key, self.session)
             self.session.lock.release()
-            self.follower._drop(self.key, self.session)
             raise
         return driver
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
         self.session.used_at = time.monotonic()
-        self.session.lock.release()
-        if exc is not None:
-            self.follower._drop(self.key, self.session)
+        try:
+            if exc is not None:
+                self.follower._forget_session(self.key, self.session)
+        finally:
+            self.session.lock.release()
