@@ -274,12 +274,13 @@ def test_a_task_whose_directory_vanished_fails_with_that_reason(
         _kill_leftover(pid)
 
 
-def test_the_kept_log_drops_its_oldest_half_past_the_cap_and_says_so(redis: Any) -> None:
+def _stored_task(redis: Any, task_id: str) -> Any:
+    """A running task stored as launch stores one (no host behind it: store tests only)."""
     from netpulse.detached import store
     from netpulse.detached.store import DetachedTask, TaskStatus
 
     task = DetachedTask(
-        task_id="cap-test",
+        task_id=task_id,
         host="h",
         driver="paramiko",
         command=["x"],
@@ -288,6 +289,13 @@ def test_the_kept_log_drops_its_oldest_half_past_the_cap_and_says_so(redis: Any)
         request="{}",
     )
     store.create(redis, task)
+    return task
+
+
+def test_the_kept_log_drops_its_oldest_half_past_the_cap_and_says_so(redis: Any) -> None:
+    from netpulse.detached import store
+
+    task = _stored_task(redis, "cap-test")
     try:
         for chunk in (b"a" * 3000, b"b" * 3000):
             store.write_ahead(redis, task, chunk, max_log_bytes=4096)
@@ -355,18 +363,8 @@ def test_a_character_cut_in_two_by_a_read_is_pushed_whole_and_records_expire_aft
 
 def test_a_write_after_a_task_was_forgotten_recreates_nothing(redis: Any) -> None:
     from netpulse.detached import store
-    from netpulse.detached.store import DetachedTask, TaskStatus
 
-    task = DetachedTask(
-        task_id="late-write",
-        host="h",
-        driver="paramiko",
-        command=["x"],
-        status=TaskStatus.RUNNING,
-        created_at=time.time(),
-        request="{}",
-    )
-    store.create(redis, task)
+    task = _stored_task(redis, "late-write")
     store.write_ahead(redis, task, b"first", max_log_bytes=4096)
     with pytest.raises(store.TaskGone):  # the offset moved: this range was read already
         store.write_ahead(redis, task, b"first", max_log_bytes=4096)
