@@ -88,11 +88,13 @@ class Poll:
 def poll(task_id: str, offset: int, limit: int) -> str:
     """One look: ``<present> <running> <exit or -> <size>`` on the first line, then up to
     ``limit`` bytes of ``log`` from ``offset``, base64 (the log may hold any bytes). The
-    state is read before the size, so a task seen ended has its whole log counted."""
+    state is read before the size, so a task seen ended has its whole log counted. A task
+    without its ``pid`` file is gone: launch writes it before the task is known, and only a
+    removal takes it (a directory being removed is not mistaken for a killed task)."""
     d = task_dir(task_id)
     return (
-        f"d={d}; if [ ! -d \"$d\" ]; then echo '0 0 - 0'; exit 0; fi; "
-        'p=$(cat "$d/pid" 2>/dev/null); '
+        f'd={d}; p=$(cat "$d/pid" 2>/dev/null); '
+        "if [ -z \"$p\" ]; then echo '0 0 - 0'; exit 0; fi; "
         f"{_STATE} "
         's=$(wc -c <"$d/log" 2>/dev/null || echo 0); '
         'echo "1 $r $e $s"; '
