@@ -463,10 +463,9 @@ def micro_attempts(rx: HookReceiver, rounds: int = 80, batch: int = 100) -> dict
     from netpulse.plugin_api import DeliveryContext
     from netpulse.plugins.webhooks.basic.caller import BasicWebHookCaller
     from netpulse.security.sealing import open_webhook_dict
-    from netpulse.webhooks.outbox.record import webhook_private_dict
 
     reqs = {k: queued_request(k, rx.url(f"/micro-{k}")) for k in DELIVERY_KINDS}
-    stored = {k: json.dumps(webhook_private_dict(r.webhook)) for k, r in reqs.items()}
+    stored = {k: json.dumps(r.webhook.private_dump()) for k, r in reqs.items()}
     body = json.dumps({"event_type": "job.finished", "data": {"retval": ["x" * 200]}}).encode()
 
     def read_config(kind: str) -> Any:

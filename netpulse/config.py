@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from netpulse import config_original
+from netpulse.models.endpoint import EndpointSpec
 from netpulse.models.signing_secret import validate_secret, validate_signing_key
 from netpulse.runtime.redis_conn import parse_redis_url
 from netpulse.schedulers import registry as schedulers
@@ -141,6 +142,27 @@ class WebhookSettings(BaseModel):
     lease_seconds: float = Field(
         180.0, ge=5, description="A claimed delivery returns to the queue after this long."
     )
+    endpoints: list[EndpointSpec] = Field(
+        default_factory=list,
+        description="Endpoints kept in this file (GitOps), each with its own `id`; the API "
+        "shows them and may only disable or enable them.",
+    )
+    notify_endpoint: str | None = Field(
+        None,
+        description="Id of the endpoint the operator is told through: it gets every "
+        "`endpoint.disabled` and `endpoint.recovered` notice whatever its filters.",
+    )
+    endpoint_disable_after_seconds: float = Field(
+        5 * 86400,
+        gt=0,
+        description="An endpoint whose every attempt failed for this long is disabled.",
+    )
+    endpoint_disable_after_failed_deliveries: int = Field(
+        50,
+        ge=1,
+        description="An endpoint whose last N deliveries all failed (retries exhausted) is "
+        "disabled.",
+    )
 
     @field_validator("signing_secret")
     @classmethod
@@ -164,6 +186,18 @@ class WebhookSettings(BaseModel):
                 validate_signing_key(key.get_secret_value())
             except ValueError as exc:
                 raise ValueError(f"webhooks.asymmetric_signing_keys: {exc}") from None
+        return value
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_ids(cls, value: list[EndpointSpec]) -> list[EndpointSpec]:
+        seen: set[str] = set()
+        for spec in value:
+            if spec.id is None:
+                raise ValueError(f"webhooks.endpoints: the endpoint for {spec.url} needs an id")
+            if spec.id in seen:
+                raise ValueError(f"webhooks.endpoints: the id {spec.id!r} is used twice")
+            seen.add(spec.id)
         return value
 
     @field_validator("allow_cidrs", "deny_cidrs")

@@ -23,6 +23,7 @@ from netpulse.api.routes import (
     storage,
     system,
     templates,
+    webhook_endpoints,
     webhooks,
     workers,
 )
@@ -41,6 +42,7 @@ SECURED_ROUTERS = tuple(
         workers,
         system,
         webhooks,
+        webhook_endpoints,
         storage,
         templates,
         credentials,

@@ -14,13 +14,14 @@ from typing import Any
 from redis import Redis
 
 from netpulse.detached.store import DetachedTask, TaskStatus
+from netpulse.models.events import DETACHED_COMPLETED, DETACHED_FAILED, DETACHED_LOG_PUSH
 from netpulse.models.request import STORED, ExecutionRequest
 from netpulse.webhooks import store as webhook_store
-from netpulse.webhooks.outbox.record import record_event
+from netpulse.webhooks.outbox.record import EventFacts, record_event
 
-LOG_PUSH = "detached.log_push"
-COMPLETED = "detached.completed"
-FAILED = "detached.failed"
+LOG_PUSH = DETACHED_LOG_PUSH
+COMPLETED = DETACHED_COMPLETED
+FAILED = DETACHED_FAILED
 #: Bytes of output a final event repeats (the end of the log).
 FINAL_TAIL_BYTES = 4096
 
@@ -74,16 +75,11 @@ def final(task: DetachedTask, tail: bytes) -> dict[str, Any]:
 
 
 def record(conn: Redis, task: DetachedTask, key: str, payload: dict[str, Any]) -> str | None:
-    """Record ``payload`` for the task's webhook, once per ``key``; None without a
-    webhook or when it was recorded already. A webhook with ``include_output: false`` gets
-    no log bytes (the byte range still says how far the task wrote)."""
+    """Record ``payload`` for the task's webhook and the endpoints that want it, once per
+    ``key``; the own webhook's delivery id (None without one, or when recorded already). A
+    destination with ``include_output: false`` gets no log bytes (the byte range still says
+    how far the task wrote)."""
     req = ExecutionRequest.model_validate_json(task.request, context=STORED)  # still sealed
-    if req.webhook is None:
-        return None
-    if not req.webhook.include_output:
-        payload = {**payload, "output": None}
-        if payload.get("error"):
-            payload["error"] = {"type": payload["error"]["type"]}
     snapshot = webhook_store.JobSnapshot(
         id=task.task_id,
         status=task.status.value,
@@ -92,7 +88,23 @@ def record(conn: Redis, task: DetachedTask, key: str, payload: dict[str, Any]) -
         ended_at=_iso(task.ended_at),
         meta={"host": task.host, "command": task.command, "task_id": task.task_id},
     )
-    return record_event(conn, event_key=key, req=req, payload=payload, snapshot=snapshot)
+    return record_event(
+        conn,
+        event_key=key,
+        req=req,
+        facts=EventFacts(
+            event_type=payload["event_type"], host=task.host, submitted_by=task.submitted_by
+        ),
+        build=lambda _fmt, include_output: payload if include_output else _without_output(payload),
+        snapshot=snapshot,
+    )
+
+
+def _without_output(payload: dict[str, Any]) -> dict[str, Any]:
+    stripped = {**payload, "output": None}
+    if stripped.get("error"):
+        stripped["error"] = {"type": stripped["error"]["type"]}
+    return stripped
 
 
 def _launch_of(task: DetachedTask) -> str:

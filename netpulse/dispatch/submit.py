@@ -6,6 +6,7 @@ record its outcome and its webhook event (``netpulse.worker.callbacks``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from typing import Any
@@ -24,13 +25,16 @@ from netpulse.dispatch.ordered_queue import OrderedQueue
 from netpulse.dispatch.rendering import render_request
 from netpulse.drivers import registry as drivers
 from netpulse.errors import Conflict, Forbidden, Unavailable, Unprocessable
+from netpulse.models.events import DETACHED_TYPES, JOB_FINAL_TYPES, JOB_STARTED
 from netpulse.models.job import BulkFailure
 from netpulse.models.request import BulkExecutionRequest, ExecutionRequest, QueueStrategy
 from netpulse.nodes.directory import NoNodeAvailable, node_queue
 from netpulse.nodes.failover import fifo_limit_key, pinned_limit_key, place_device
 from netpulse.security.sealing import seal_request
 from netpulse.templates.contract import TemplateError
+from netpulse.webhooks import payload
 from netpulse.webhooks.callers import registry as webhook_callers
+from netpulse.webhooks.endpoints import directory as endpoint_directory
 
 #: Callbacks are fast (one Redis script); the bound only guards against a stuck Redis.
 CALLBACK_TIMEOUT = 10
@@ -113,6 +117,19 @@ def queue_and_limit(
     )
 
 
+@functools.lru_cache(maxsize=64)
+def check_webhook_template(template: str, detached: bool, started: bool) -> None:
+    """Render the webhook's payload template once against a sample of each event the job can
+    send (a bulk request checks it once); a failure is a 422 that names the event type."""
+    types = JOB_FINAL_TYPES + ((JOB_STARTED,) if started else ())
+    if detached:
+        types += DETACHED_TYPES
+    try:
+        payload.check(template, types)
+    except payload.PayloadTemplateError as exc:
+        raise SubmissionError(f"webhook.template: {exc}") from None
+
+
 def enqueue(
     req: ExecutionRequest, conn: Redis, settings: Settings, submitted_by: str | None = None
 ) -> Job:
@@ -124,6 +141,8 @@ def enqueue(
     except TemplateError as exc:
         raise SubmissionError(str(exc)) from None
     check_driver_requirements(req)
+    if req.webhook is not None and req.webhook.template is not None:
+        check_webhook_template(req.webhook.template, req.detach, bool(req.webhook.events))
     if req.detach:
         req = _with_task_id(req, conn)
     queue_name, limit = queue_and_limit(req, conn, settings)
@@ -158,9 +177,10 @@ def enqueue(
             **({"notices": notices} if notices else {}),
         },
         rate_limit=limit,
-        # Success needs a callback only to notify; failures always record their cause.
+        # Success needs a callback only to notify (the request's webhook, or an endpoint, which
+        # may subscribe to it); failures always record their cause.
         on_success=Callback("netpulse.worker.callbacks.on_job_success", CALLBACK_TIMEOUT)
-        if req.webhook is not None
+        if req.webhook is not None or endpoint_directory.current(conn, settings).endpoints
         else None,
         on_failure=Callback("netpulse.worker.callbacks.on_job_failure", CALLBACK_TIMEOUT),
         on_stopped=Callback("netpulse.worker.callbacks.on_job_stopped", CALLBACK_TIMEOUT),

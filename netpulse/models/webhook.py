@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
@@ -29,6 +29,9 @@ RESERVED_HEADERS = frozenset(
     }
 )
 RESERVED_HEADER_PREFIXES = ("proxy-", "webhook-")
+
+#: The longest payload template accepted (characters).
+MAX_PAYLOAD_TEMPLATE_CHARS = 64 * 1024
 
 #: An HTTP field name (RFC 9110 token).
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -79,6 +82,18 @@ class WebhookConfig(BaseModel):
         description="Events sent besides the job's final one, when asked: `job.started` "
         "(the job began on its worker).",
     )
+    template: str | None = Field(
+        None,
+        max_length=MAX_PAYLOAD_TEMPLATE_CHARS,
+        description="Jinja2 template of the body (sandboxed, as config rendering); it sees "
+        "the event as `event` and its fields at the top level. Checked against a sample "
+        "event when submitted (422).",
+    )
+    content_type: str | None = Field(
+        None,
+        max_length=200,
+        description="Content-Type of the body (default application/json).",
+    )
 
     @field_validator("method", mode="before")
     @classmethod
@@ -107,6 +122,15 @@ class WebhookConfig(BaseModel):
                 raise ValueError(f"the value of header {name!r} contains a line break or NUL")
         return value
 
+    @field_validator("content_type")
+    @classmethod
+    def _media_type(cls, value: str | None) -> str | None:
+        if value is not None and (
+            any(ch in value for ch in "\r\n\0") or not re.fullmatch(r"[\w.+-]+/[\w.+-]+.*", value)
+        ):
+            raise ValueError(f"content_type {value!r} is not a media type such as text/plain")
+        return value
+
     @field_validator("retry_intervals")
     @classmethod
     def _intervals(cls, value: list[float] | None) -> list[float] | None:
@@ -130,6 +154,16 @@ class WebhookConfig(BaseModel):
         if value is not None:
             validate_secret(value.get_secret_value())
         return value
+
+    def private_dump(self) -> dict[str, Any]:
+        """The config as JSON with its secrets' values (sealed or not, as they are held):
+        what a delivery record keeps; never shown."""
+        data = self.model_dump(mode="json", exclude={"auth", "secret"})
+        if self.auth is not None:
+            data["auth"] = [self.auth[0], self.auth[1].get_secret_value()]
+        if self.secret is not None:
+            data["secret"] = self.secret.get_secret_value()
+        return data
 
     def public_url(self) -> str:
         """The URL without user:password, for logs and the delivery log."""

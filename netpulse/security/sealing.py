@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
@@ -27,6 +27,8 @@ from pydantic import SecretStr
 from netpulse.config import get_settings
 from netpulse.models.request import ExecutionRequest, is_secret_option
 from netpulse.models.webhook import WebhookConfig
+
+W = TypeVar("W", bound=WebhookConfig)
 
 __all__ = [
     "KEY_FILE",
@@ -158,7 +160,17 @@ def open_request(req: ExecutionRequest) -> ExecutionRequest:
     return req.model_copy(update=update)
 
 
-def _change_webhook(webhook: WebhookConfig, change: Any) -> WebhookConfig:
+def seal_webhook(webhook: W) -> W:
+    """A webhook config (or an endpoint) with its secrets sealed, as Redis may keep it."""
+    return _change_webhook(webhook, sealer().seal)
+
+
+def open_webhook(webhook: W) -> W:
+    """A stored webhook config (or endpoint) with its secrets readable, in memory only."""
+    return _change_webhook(webhook, sealer().open)
+
+
+def _change_webhook(webhook: W, change: Any) -> W:
     update: dict[str, Any] = {}
     if webhook.headers:
         update["headers"] = {k: change(v) for k, v in webhook.headers.items()}

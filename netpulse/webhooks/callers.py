@@ -137,15 +137,17 @@ class BaseWebHookCaller:
         self.webhook = webhook
 
     def call(
-        self, req: ExecutionRequest, job: JobSnapshot, result: Any, **kwargs: Any
+        self, req: ExecutionRequest | None, job: JobSnapshot, result: Any, **kwargs: Any
     ) -> AttemptOutcome | None:
-        """One attempt. ``req`` is the job's request (credentials removed), ``job`` the job
-        as it ended, ``result`` the event's ``result``; ``kwargs`` carries ``event``,
-        ``body``, ``webhook_id``, ``attempt`` and ``context`` (see the module docstring)."""
+        """One attempt. ``req`` is the job's request (credentials removed; None for an
+        event about no job, ``endpoint.*``), ``job`` the job as it ended, ``result`` the
+        event's ``result``; ``kwargs`` carries ``event``, ``body`` (the bytes to send: the
+        payload template's output when the webhook has one), ``webhook_id``, ``attempt`` and
+        ``context`` (see the module docstring)."""
         raise NotImplementedError
 
     async def acall(
-        self, req: ExecutionRequest, job: JobSnapshot, result: Any, **kwargs: Any
+        self, req: ExecutionRequest | None, job: JobSnapshot, result: Any, **kwargs: Any
     ) -> AttemptOutcome | None:
         """The attempt as a coroutine; by default ``call`` on a thread."""
         return await asyncio.to_thread(self.call, req=req, job=job, result=result, **kwargs)

@@ -11,15 +11,22 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from netpulse.models.events import (
+    JOB_CANCELED,
+    JOB_COMPLETED,
+    JOB_FAILED,
+    JOB_STARTED,
+    JOB_STOPPED,
+)
 from netpulse.models.job import DriverExecutionResult, JobError
 
 FinalStatus = Literal["finished", "failed", "stopped", "canceled"]
 
 EVENT_TYPES: dict[str, str] = {
-    "finished": "job.completed",
-    "failed": "job.failed",
-    "stopped": "job.stopped",
-    "canceled": "job.canceled",
+    "finished": JOB_COMPLETED,
+    "failed": JOB_FAILED,
+    "stopped": JOB_STOPPED,
+    "canceled": JOB_CANCELED,
 }
 RESULT_TYPES: dict[str, str] = {
     "finished": "successful",
@@ -127,7 +134,7 @@ def build_event(
 
 
 #: The event a job sends when a worker begins it (only for webhooks that ask for it).
-STARTED = "job.started"
+STARTED = JOB_STARTED
 
 
 def build_started(

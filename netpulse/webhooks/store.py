@@ -23,6 +23,15 @@ Keys (prefix ``netpulse:wh:``):
 - ``final:<job>``         marker making the job's final event unique (SET NX);
 - ``wake``                list the delivery service blocks on, so new events go out at once;
 - ``stats``               hash of counters and latency histogram buckets (for /metrics).
+
+Endpoints (standing subscriptions, ``netpulse.webhooks.endpoints``):
+- ``endpoints``           hash endpoint id -> its spec (JSON, secrets sealed), API-made ones;
+- ``endpoints:version``   counter raised on every change of an endpoint or of its state, so
+                          processes re-read the endpoints only when they changed;
+- ``disabled``            set of disabled endpoint ids (the record script holds their events);
+- ``ep:<endpoint>``       hash, the endpoint's health (failing since, failed deliveries, held);
+- ``held:<endpoint>``     sorted set delivery -> time held, the events kept while disabled;
+- ``rate:<endpoint>``     the next free send slot of a rate-limited endpoint (GCRA).
 """
 
 from __future__ import annotations
@@ -42,6 +51,9 @@ LEGACY_DUE = PREFIX + "due"
 ALL = PREFIX + "all"
 WAKE = PREFIX + "wake"
 STATS = PREFIX + "stats"
+ENDPOINTS = PREFIX + "endpoints"
+ENDPOINTS_VERSION = PREFIX + "endpoints:version"
+DISABLED = PREFIX + "disabled"
 
 
 class DeliveryState(StrEnum):
@@ -50,9 +62,13 @@ class DeliveryState(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    #: kept while its endpoint is disabled: not attempted, sent if the endpoint is enabled
+    #: again with ``replay_held``
+    HELD = "held"
 
 
 PENDING, SUCCEEDED, FAILED = DeliveryState.PENDING, DeliveryState.SUCCEEDED, DeliveryState.FAILED
+HELD = DeliveryState.HELD
 
 
 def new_delivery_id(origin: str) -> str:
@@ -108,8 +124,20 @@ def job_key(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}"
 
 
-def final_key(job_id: str) -> str:
-    return f"{PREFIX}final:{job_id}"
+def final_key(event_key: str) -> str:
+    return f"{PREFIX}final:{event_key}"
+
+
+def endpoint_health_key(endpoint_id: str) -> str:
+    return f"{PREFIX}ep:{endpoint_id}"
+
+
+def held_key(endpoint_id: str) -> str:
+    return f"{PREFIX}held:{endpoint_id}"
+
+
+def rate_key(endpoint_id: str) -> str:
+    return f"{PREFIX}rate:{endpoint_id}"
 
 
 # The scripts use only commands of Redis 5 (no ZADD LT/GT, which need 6.2).
@@ -134,9 +162,11 @@ local function index_at_most(origins, tag, score)
 end
 """
 
-#: Record a new delivery unless the job already has its final event.
-#: KEYS: final, delivery, origin's due set, origin index, all, job, wake.
-#: ARGV: delivery id, now, retention, origin tag, then field/value pairs of the record.
+#: Record a new delivery unless this event was recorded for this destination already. A
+#: delivery to a disabled endpoint is stored as held (kept, not due) and returns 2.
+#: KEYS: final, delivery, origin's due set, origin index, all, job, wake, disabled set,
+#: endpoint's held set, endpoint's health. ARGV: delivery id, now, retention, origin tag,
+#: endpoint id ('' for a request's own webhook), then field/value pairs of the record.
 RECORD_SCRIPT = (
     _HELPERS
     + """
@@ -144,14 +174,21 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) == false then
   return 0
 end
 local fields = {}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[2], unpack(fields))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-index_at_most(KEYS[4], ARGV[4], ARGV[2])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
 redis.call('SADD', KEYS[6], ARGV[1])
 redis.call('EXPIRE', KEYS[6], ARGV[3])
+if ARGV[5] ~= '' and redis.call('SISMEMBER', KEYS[8], ARGV[5]) == 1 then
+  redis.call('HSET', KEYS[2], 'state', 'held', 'next_at', '')
+  redis.call('ZADD', KEYS[9], ARGV[2], ARGV[1])
+  redis.call('EXPIRE', KEYS[9], ARGV[3])
+  redis.call('HINCRBY', KEYS[10], 'held', 1)
+  return 2
+end
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+index_at_most(KEYS[4], ARGV[4], ARGV[2])
 redis.call('LPUSH', KEYS[7], ARGV[1])
 redis.call('LTRIM', KEYS[7], 0, 999)
 return 1
@@ -320,6 +357,17 @@ class Delivery:
     req: dict[str, Any]
     job: dict[str, Any]
     body: bytes
+    #: the endpoint this delivery goes to ('' for the request's own webhook)
+    endpoint_id: str = ""
+    #: the endpoint's ``max_per_second`` when the event was recorded
+    max_per_second: float | None = None
+    #: the send slot a rate-limited delivery has reserved (it waits until then, once)
+    rate_slot: float | None = None
+
+    @property
+    def unique_key(self) -> str:
+        """What makes the delivery unique: its event, and its endpoint if it has one."""
+        return f"{self.job_id}@{self.endpoint_id}" if self.endpoint_id else self.job_id
 
     @classmethod
     def new(
@@ -335,11 +383,18 @@ class Delivery:
         job: JobSnapshot,
         body: bytes,
         now: float,
+        endpoint_id: str = "",
+        max_per_second: float | None = None,
     ) -> Delivery:
-        """A delivery of a newly recorded event: pending, due now, no attempt yet."""
+        """A delivery of a newly recorded event: pending, due now, no attempt yet. A
+        delivery to an endpoint has a ``webhook-id`` of its own (the event's and the
+        endpoint's), so each receiver deduplicates its own copy."""
+        webhook_id = webhook_id_of(job_id)
+        if endpoint_id:
+            webhook_id = f"{webhook_id}_{endpoint_id}"
         return cls(
             id=delivery_id,
-            webhook_id=webhook_id_of(job_id),
+            webhook_id=webhook_id,
             job_id=job_id,
             event_type=event_type,
             caller=caller,
@@ -357,6 +412,8 @@ class Delivery:
             req=req,
             job=asdict(job),
             body=body,
+            endpoint_id=endpoint_id,
+            max_per_second=max_per_second,
         )
 
     def to_hash(self) -> dict[str, str | bytes | int | float]:
@@ -380,6 +437,8 @@ class Delivery:
             "req": json.dumps(self.req),
             "job": json.dumps(self.job, default=str),
             "body": self.body,
+            "endpoint": self.endpoint_id,
+            "max_per_second": "" if self.max_per_second is None else self.max_per_second,
         }
 
     @classmethod
@@ -412,6 +471,9 @@ class Delivery:
             req=json.loads(text("req", "{}")),
             job=json.loads(text("job", "{}")),
             body=raw.get(b"body", b""),
+            endpoint_id=text("endpoint"),
+            max_per_second=number("max_per_second"),
+            rate_slot=number("rate_slot"),
         )
 
     def public(self) -> dict[str, Any]:
@@ -423,6 +485,7 @@ class Delivery:
             "event_type": self.event_type,
             "caller": self.caller,
             "url": self.url,
+            "endpoint_id": self.endpoint_id or None,
             "method": self.webhook.get("method", "POST"),
             "state": self.state,
             "created_at": self.created_at,
@@ -498,6 +561,7 @@ class AttemptChange:
             "last_status_code": self.last_status_code or "",
             "last_error": self.last_error,
             "next_at": "" if self.next_at is None else self.next_at,
+            "rate_slot": "",
         }
         if self.retries_done is not None:
             fields["retries_done"] = self.retries_done
@@ -533,18 +597,30 @@ class Scripts:
         self._drop = conn.register_script(DROP_SCRIPT)
 
     def record(self, delivery: Delivery, tag: str, retention: int, client: Any = None) -> Any:
-        """Store a new delivery unless the job's final event exists already (returns 0)."""
+        """Store a new delivery unless its event was recorded for its destination already
+        (returns 0); 2 when it is held (its endpoint is disabled), else 1."""
+        endpoint = delivery.endpoint_id
         return self._record(
             keys=[
-                final_key(delivery.job_id),
+                final_key(delivery.unique_key),
                 delivery_key(delivery.id),
                 due_key(tag),
                 DUE_ORIGINS,
                 ALL,
                 job_key(delivery.job_id),
                 WAKE,
+                DISABLED,
+                held_key(endpoint or "-"),
+                endpoint_health_key(endpoint or "-"),
             ],
-            args=[delivery.id, delivery.created_at, retention, tag, *_flat(delivery.to_hash())],
+            args=[
+                delivery.id,
+                delivery.created_at,
+                retention,
+                tag,
+                endpoint,
+                *_flat(delivery.to_hash()),
+            ],
             client=client,
         )
 

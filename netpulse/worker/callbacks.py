@@ -47,10 +47,11 @@ def _save_error(job: Job, error: JobError) -> JobError:
 
 def _hand_over(job: Job, conn: Redis, status: FinalStatus, retval: Any, error: JobError | None):
     req = job.kwargs.get("req")
-    if not isinstance(req, ExecutionRequest) or req.webhook is None:
+    if not isinstance(req, ExecutionRequest):
         return
     try:
-        webhook_callers.get(req.webhook.name)  # the caller must exist to deliver later
+        if req.webhook is not None:
+            webhook_callers.get(req.webhook.name)  # the caller must exist to deliver later
         record_final_event(
             conn,
             job_id=job.id,

@@ -83,10 +83,9 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
 
 
 def _say_started(req: ExecutionRequest) -> None:
-    """``job.started`` for a webhook that asked for it: one Redis script, before the device
-    is reached. A failure to record it is logged and never fails or delays the job."""
-    if req.webhook is None or not req.webhook.events:
-        return
+    """``job.started`` for a webhook or endpoint that asked for it: one Redis transaction,
+    before the device is reached. A failure to record it is logged and never fails or delays
+    the job."""
     job = get_current_job()
     if job is None:
         return
@@ -101,6 +100,8 @@ def _say_started(req: ExecutionRequest) -> None:
         )
     except REDIS_OUTAGE_ERRORS as exc:
         log.warning("job %s: its job.started event could not be recorded (%s)", job.id, exc)
+    except Exception:
+        log.exception("job %s: its job.started event could not be recorded", job.id)
 
 
 class SecretUnreadable(DriverError):

@@ -24,7 +24,7 @@ def _not_found(exc: deliveries.DeliveryNotFound) -> HTTPException:
 
 @router.get("/deliveries", dependencies=[needs(Scope.READ)])
 def list_deliveries(
-    state: Literal["pending", "succeeded", "failed"] | None = Query(None, alias="status"),
+    state: Literal["pending", "succeeded", "failed", "held"] | None = Query(None, alias="status"),
     since: AwareDatetime | None = Query(
         None, description="ISO 8601 time with a time zone; deliveries created since."
     ),

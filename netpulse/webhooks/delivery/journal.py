@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import asyncio as aioredis
@@ -24,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from netpulse.webhooks import store
 from netpulse.webhooks.delivery.metrics import LATENCY_BUCKETS
+from netpulse.webhooks.endpoints import health
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,17 @@ class AttemptRecord:
     latency: float
     exhausted: bool = False
     refused: bool = False
+    #: the endpoint the delivery goes to ('' for a request's own webhook)
+    endpoint_id: str = ""
+
+    @property
+    def health_outcome(self) -> health.Outcome:
+        """What the attempt says about its endpoint's health."""
+        if self.change.state == store.SUCCEEDED:
+            return health.Outcome.SUCCESS
+        if self.change.state == store.FAILED:
+            return health.Outcome.FAILED_DELIVERY
+        return health.Outcome.FAILURE
 
     def counters(self) -> Counter[str]:
         counts: Counter[str] = Counter(attempts=1)
@@ -55,11 +68,26 @@ class AttemptRecord:
         return counts
 
 
+@dataclass(frozen=True)
+class EndpointPolicy:
+    """When an endpoint is disabled (``webhooks.endpoint_disable_after_*``), and who is told
+    when its health changes: ``notify(endpoint_id, notice)`` with ``disabled`` or
+    ``recovered``."""
+
+    disable_after_seconds: float
+    disable_after_failed: int
+    notify: Callable[[str, str], None]
+
+
 class OutcomeJournal:
-    def __init__(self, redis: aioredis.Redis, retention: int) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, retention: int, endpoints: EndpointPolicy | None = None
+    ) -> None:
         self.redis = redis
         self.retention = retention
+        self.endpoints = endpoints
         self.scripts = store.scripts(redis)
+        self.health_scripts = health.scripts(redis)
         self._pending: list[AttemptRecord] = []
         self._ready = asyncio.Event()
         self._closing = False
@@ -106,6 +134,9 @@ class OutcomeJournal:
         pipe = self.redis.pipeline(transaction=False)
         counts: Counter[str] = Counter()
         latency_sum = 0.0
+        #: (position in the pipeline, endpoint) of each endpoint health update
+        health_at: list[tuple[int, str]] = []
+        queued = 0
         for record in batch:
             try:
                 await self.scripts.finish(
@@ -117,6 +148,18 @@ class OutcomeJournal:
                     self.retention,
                     client=pipe,
                 )
+                queued += 1
+                if record.endpoint_id and self.endpoints is not None:
+                    await self.health_scripts.outcome(
+                        record.endpoint_id,
+                        record.health_outcome,
+                        record.entry.at,
+                        self.endpoints.disable_after_seconds,
+                        self.endpoints.disable_after_failed,
+                        client=pipe,
+                    )
+                    health_at.append((queued, record.endpoint_id))
+                    queued += 1
             except Exception:
                 log.exception("attempt outcome of %s cannot be stored; dropped", record.delivery_id)
                 continue
@@ -126,7 +169,7 @@ class OutcomeJournal:
             pipe.hincrby(store.STATS, name, count)
         pipe.hincrbyfloat(store.STATS, "latency_sum", latency_sum)
         try:
-            await pipe.execute()
+            results = await pipe.execute()
         except asyncio.CancelledError:
             self._pending[:0] = batch  # not known to be written: keep it for the next flush
             raise
@@ -146,6 +189,13 @@ class OutcomeJournal:
                 "attempted again after their lease)",
                 len(batch),
             )
+            return True
+        if self.endpoints is not None:
+            for position, endpoint_id in health_at:
+                notice = results[position]
+                notice = notice.decode() if isinstance(notice, bytes) else notice
+                if notice:
+                    self.endpoints.notify(endpoint_id, notice)
         return True
 
     async def flush_all(self, attempts: int = 5) -> None:

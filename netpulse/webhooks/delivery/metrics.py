@@ -53,6 +53,14 @@ class WebhookMetricsCollector(Collector):
             "Attempts refused by the SSRF guard",
             value=count("refused"),
         )
+        notices = CounterMetricFamily(
+            "netpulse_webhook_endpoint_notices",
+            "Endpoints disabled after failing, and endpoints that delivered again",
+            labels=["notice"],
+        )
+        for notice in ("disabled", "recovered"):
+            notices.add_metric([notice], count(f"endpoint_{notice}"))
+        yield notices
         yield GaugeMetricFamily(
             "netpulse_webhook_pending",
             "Deliveries waiting for an attempt (backlog)",

@@ -40,8 +40,11 @@ from netpulse.webhooks.callers import (
 from netpulse.webhooks.callers import registry as callers
 from netpulse.webhooks.delivery import retry
 from netpulse.webhooks.delivery.heartbeat import ServiceHeartbeat
-from netpulse.webhooks.delivery.journal import AttemptRecord, OutcomeJournal
+from netpulse.webhooks.delivery.journal import AttemptRecord, EndpointPolicy, OutcomeJournal
+from netpulse.webhooks.delivery.notices import EndpointNotices
 from netpulse.webhooks.delivery.origins import OriginGate
+from netpulse.webhooks.endpoints import health
+from netpulse.webhooks.payload import PayloadTemplateError, render_body
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,19 @@ class DeliveryService:
         self.signing_keys = [k.get_secret_value() for k in cfg.asymmetric_signing_keys]
         # Every caller sends through this client: the policy is applied to each connection.
         self.http = make_client(self.policy, cfg.max_in_flight)
-        self.journal = OutcomeJournal(redis, retention=cfg.retention_seconds)
+        self.notices = EndpointNotices(settings)
+        self.journal = OutcomeJournal(
+            redis,
+            retention=cfg.retention_seconds,
+            endpoints=EndpointPolicy(
+                disable_after_seconds=cfg.endpoint_disable_after_seconds,
+                disable_after_failed=cfg.endpoint_disable_after_failed_deliveries,
+                notify=self.notices.send,
+            ),
+        )
+        self.health = health.scripts(redis)
+        #: endpoints disabled when this process last claimed (their deliveries are held)
+        self._disabled: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         #: Set when there may be something to claim: a new event (wake list), a destination
         #: with room again, or a stop request.
@@ -137,6 +152,7 @@ class DeliveryService:
                     self.journal.backlog,
                 )
             await self.http.aclose()
+            await self.notices.close()
             log.info("webhook delivery service stopped")
 
     async def _migrate_legacy_due(self) -> None:
@@ -227,7 +243,12 @@ class DeliveryService:
         if free <= 0:
             return 1.0  # a finishing delivery kicks the loop
         now = time.time()
-        tags = store.members(await self.redis.zrangebyscore(store.DUE_ORIGINS, "-inf", now))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrangebyscore(store.DUE_ORIGINS, "-inf", now)
+        pipe.smembers(store.DISABLED)
+        due, disabled = await pipe.execute()
+        tags = store.members(due)
+        self._disabled = set(store.members(disabled))
         plan, retry_at = self._plan_claims(tags, free, now)
         claimed: list[tuple[str, str]] = []
         if plan:
@@ -317,6 +338,14 @@ class DeliveryService:
             # Delivered, failed or expired since it was queued (a redelivery may requeue it).
             await self.scripts.drop(delivery_id, tag)
             return
+        if delivery.endpoint_id in self._disabled:
+            # Its endpoint was disabled after the event was recorded (a retry): kept, not sent.
+            await self.health.hold(
+                delivery_id, tag, delivery.endpoint_id, self.settings.webhooks.retention_seconds
+            )
+            return
+        if delivery.max_per_second and not await self._rate_slot_now(tag, delivery):
+            return  # due again at its reserved send slot
         async with self.gate.slot(tag):
             blocked_until = self.gate.blocked_until(tag)
             if blocked_until > time.time():
@@ -337,6 +366,24 @@ class DeliveryService:
                 )
         self._record(tag, delivery, outcome, latency)
 
+    async def _rate_slot_now(self, tag: str, delivery: store.Delivery) -> bool:
+        """Whether a rate-limited delivery may be sent now. Otherwise it has reserved the
+        endpoint's next free slot (shared by every delivery process through Redis) and is
+        due again then, without reserving twice."""
+        now = time.time()
+        if delivery.rate_slot is not None and now >= delivery.rate_slot - 0.002:
+            return True
+        assert delivery.max_per_second is not None
+        wait = float(await self.health.reserve(delivery.endpoint_id, delivery.max_per_second))
+        if wait <= 0.002:
+            return True
+        slot = now + wait
+        pipe = self.redis.pipeline(transaction=False)
+        await self.scripts.schedule(delivery.id, tag, slot, only_if_due=True, client=pipe)
+        pipe.hset(store.delivery_key(delivery.id), "rate_slot", slot)
+        await pipe.execute()
+        return False
+
     async def _run_caller(self, delivery: store.Delivery) -> AttemptOutcome:
         try:
             # Validated from its stored JSON per attempt (about 11 us): each caller gets its
@@ -348,8 +395,13 @@ class DeliveryService:
             # Checked against its driver when it was submitted: read back as stored, so this
             # process never loads a driver plugin (models.plugins). The caller gets this
             # model, never the raw dict.
-            req = ExecutionRequest.model_validate(
-                {**delivery.req, "webhook": webhook}, context=STORED
+            # An event about no job (``endpoint.*``) has no request.
+            req = (
+                ExecutionRequest.model_validate(
+                    {**delivery.req, "webhook": webhook}, context=STORED
+                )
+                if delivery.req
+                else None
             )
             event = json.loads(delivery.body)
             caller_class = callers.get(delivery.caller)
@@ -359,6 +411,15 @@ class DeliveryService:
             reason = short_reason(f"webhook cannot be delivered: {_unreadable(exc)}")
             log.error("delivery %s: %s", delivery.id, reason)
             return AttemptOutcome(Verdict.GIVE_UP, reason=reason)
+        body = delivery.body
+        if webhook.template is not None:
+            try:
+                body = render_body(webhook.template, event)
+            except PayloadTemplateError as exc:
+                # Never the default body instead: the receiver expects its own shape.
+                reason = short_reason(f"payload template failed: {exc}")
+                log.warning("delivery %s: %s", delivery.id, reason)
+                return AttemptOutcome(Verdict.GIVE_UP, reason=reason)
         secrets = list(self.secrets)
         if webhook.secret is not None:
             secrets = [webhook.secret.get_secret_value()]
@@ -377,7 +438,7 @@ class DeliveryService:
                     job=store.JobSnapshot.from_record(delivery.job),
                     result=event.get("result"),
                     event=event,
-                    body=delivery.body,
+                    body=body,
                     webhook_id=delivery.webhook_id,
                     attempt=delivery.attempts + 1,
                     context=context,
@@ -465,6 +526,7 @@ class DeliveryService:
                 latency=latency,
                 exhausted=exhausted,
                 refused=outcome.refused,
+                endpoint_id=delivery.endpoint_id,
             )
         )
         if outcome.verdict != Verdict.SUCCESS:

@@ -1,34 +1,30 @@
 """Record a job's final webhook event durably in Redis (called from RQ job callbacks).
 
-This runs inside the device worker, so it does no HTTP: one Redis script stores the event and
-wakes the delivery service. The script's ``SET NX`` makes the event unique per job, whichever
-path reports the end first (callback, killed work-horse, abandoned-job cleanup).
+This runs inside the device worker, so it does no HTTP: one Redis transaction stores the
+event's deliveries and wakes the delivery service. An event fans out to the request's own
+``webhook`` and to every endpoint whose filters want it (``webhooks.endpoints``), each its
+own delivery. The record script's ``SET NX`` makes each delivery unique per event and
+destination, whichever path reports the end first (callback, killed work-horse,
+abandoned-job cleanup).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
-from netpulse.config import get_settings
+from netpulse.config import Settings, get_settings
 from netpulse.models.job import DriverExecutionResult, JobError
 from netpulse.models.request import ExecutionRequest, is_secret_option
-from netpulse.models.webhook import WebhookConfig
 from netpulse.webhooks import events, store
-
-
-def webhook_private_dict(webhook: WebhookConfig) -> dict[str, Any]:
-    """The webhook config with its secrets readable: stored for delivery, never shown."""
-    data = webhook.model_dump(mode="json", exclude={"auth", "secret"})
-    if webhook.auth is not None:
-        data["auth"] = [webhook.auth[0], webhook.auth[1].get_secret_value()]
-    if webhook.secret is not None:
-        data["secret"] = webhook.secret.get_secret_value()
-    return data
+from netpulse.webhooks.endpoints import directory
 
 
 def request_without_secrets(req: ExecutionRequest) -> dict[str, Any]:
@@ -40,6 +36,31 @@ def request_without_secrets(req: ExecutionRequest) -> dict[str, Any]:
             del options[key]
     data.pop("credential", None)
     return data
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What endpoint filters look at: the event's type, device host, queue strategy and the
+    name of the API key that submitted the job (None where the event has no such thing)."""
+
+    event_type: str
+    host: str | None = None
+    strategy: str | None = None
+    submitted_by: str | None = None
+
+    @classmethod
+    def of_job(cls, event_type: str, meta: dict[str, Any]) -> EventFacts:
+        host = meta.get("host")
+        return cls(
+            event_type=event_type,
+            host=None if host is None else str(host),
+            strategy=meta.get("strategy"),
+            submitted_by=meta.get("submitted_by"),
+        )
+
+
+#: Builds the payload for one destination's ``(format, include_output)``.
+PayloadBuilder = Callable[[str, bool], dict[str, Any]]
 
 
 def record_final_event(
@@ -55,23 +76,24 @@ def record_final_event(
     retval: list[DriverExecutionResult] | list[dict[str, Any]] | None,
     error: JobError | None,
 ) -> str | None:
-    """Store the job's final event for delivery; return the delivery id (None if a duplicate)."""
-    webhook = req.webhook
-    if webhook is None:
-        return None
+    """Store the job's final event for delivery; the own webhook's delivery id (None without
+    one, or if a duplicate). Endpoint deliveries are found through the job's delivery log."""
     settings = get_settings().webhooks
-    payload = events.build_event(
-        job_id=job_id,
-        status=status,
-        meta=meta,
-        started_at=started_at,
-        ended_at=ended_at,
-        retval=retval,
-        error=error,
-        fmt=webhook.format,
-        max_output_bytes=settings.max_output_bytes,
-        include_output=webhook.include_output,
-    )
+
+    def build(fmt: str, include_output: bool) -> dict[str, Any]:
+        return events.build_event(
+            job_id=job_id,
+            status=status,
+            meta=meta,
+            started_at=started_at,
+            ended_at=ended_at,
+            retval=retval,
+            error=error,
+            fmt="text" if fmt == "text" else "event",
+            max_output_bytes=settings.max_output_bytes,
+            include_output=include_output,
+        )
+
     snapshot = store.JobSnapshot(
         id=job_id,
         status=status,
@@ -80,7 +102,14 @@ def record_final_event(
         ended_at=ended_at.isoformat() if ended_at else None,
         meta=meta,
     )
-    return record_event(conn, event_key=job_id, req=req, payload=payload, snapshot=snapshot)
+    return record_event(
+        conn,
+        event_key=job_id,
+        req=req,
+        facts=EventFacts.of_job(events.EVENT_TYPES[status], meta),
+        build=build,
+        snapshot=snapshot,
+    )
 
 
 def record_started_event(
@@ -92,9 +121,7 @@ def record_started_event(
     created_at: datetime | None,
     started_at: datetime,
 ) -> str | None:
-    """Store ``job.started`` for a webhook that asked for it (``events``); once per job."""
-    if req.webhook is None or events.STARTED not in (req.webhook.events or ()):
-        return None
+    """Store ``job.started`` for a webhook or endpoint that asked for it; once per job."""
     payload = events.build_started(job_id=job_id, meta=meta, started_at=started_at)
     snapshot = store.JobSnapshot(
         id=job_id,
@@ -105,39 +132,118 @@ def record_started_event(
         meta=meta,
     )
     return record_event(
-        conn, event_key=f"{job_id}-started", req=req, payload=payload, snapshot=snapshot
+        conn,
+        event_key=f"{job_id}-started",
+        req=req,
+        facts=EventFacts.of_job(events.STARTED, meta),
+        build=lambda _fmt, _output: payload,
+        snapshot=snapshot,
+        own=req.webhook is not None and events.STARTED in (req.webhook.events or ()),
     )
+
+
+@dataclass(frozen=True)
+class _Target:
+    webhook_json: str
+    caller: str
+    url: str
+    origin: str
+    shape: tuple[str, bool]
+    endpoint_id: str = ""
+    max_per_second: float | None = None
+
+
+def _targets(
+    conn: Redis,
+    req: ExecutionRequest | None,
+    facts: EventFacts,
+    own: bool,
+    always: tuple[str, ...],
+    settings: Settings,
+) -> list[_Target]:
+    targets: list[_Target] = []
+    webhook = req.webhook if req is not None else None
+    if own and webhook is not None:
+        targets.append(
+            _Target(
+                webhook_json=json.dumps(webhook.private_dump()),
+                caller=webhook.name,
+                url=webhook.public_url(),
+                origin=store.origin_of(webhook.url),
+                shape=(webhook.format, webhook.include_output),
+            )
+        )
+    found = directory.current(conn, settings).matching(
+        facts.event_type, facts.host, facts.strategy, facts.submitted_by, always
+    )
+    for endpoint in found:
+        spec = endpoint.spec
+        targets.append(
+            _Target(
+                webhook_json=endpoint.webhook_json,
+                caller=spec.name,
+                url=spec.public_url(),
+                origin=endpoint.origin,
+                shape=(spec.format, spec.include_output),
+                endpoint_id=endpoint.id,
+                max_per_second=spec.max_per_second,
+            )
+        )
+    return targets
 
 
 def record_event(
     conn: Redis,
     *,
     event_key: str,
-    req: ExecutionRequest,
-    payload: dict[str, Any],
+    req: ExecutionRequest | None,
+    facts: EventFacts,
+    build: PayloadBuilder,
     snapshot: store.JobSnapshot,
+    own: bool = True,
+    always: tuple[str, ...] = (),
+    settings: Settings | None = None,
 ) -> str | None:
-    """Store one event of ``req``'s webhook for delivery; the delivery id, or None when an
-    event with ``event_key`` was recorded already (the key makes recording idempotent: a
-    job's id for its final event, a task's id and byte range for a detached task's push)."""
-    webhook = req.webhook
-    if webhook is None:
+    """Store one event for each of its destinations: the request's own webhook (if ``own``)
+    and every endpoint that wants it (or is named in ``always``). Returns the own webhook's
+    delivery id, or None when there is none or the event was recorded already (the key
+    makes recording idempotent: a job's id for its final event, a task's id and byte range
+    for a detached task's push). ``conn`` may be a pipeline: the deliveries join it."""
+    settings = settings or get_settings()
+    targets = _targets(conn, req, facts, own, always, settings)
+    if not targets:
         return None
-    settings = get_settings().webhooks
     now = time.time()
-    origin = store.origin_of(webhook.url)
-    delivery = store.Delivery.new(
-        delivery_id=store.new_delivery_id(origin),
-        job_id=event_key,
-        event_type=payload["event_type"],
-        caller=webhook.name,
-        url=webhook.public_url(),
-        webhook_json=json.dumps(webhook_private_dict(webhook)),
-        req=request_without_secrets(req),
-        job=snapshot,
-        body=events.encode(payload),
-        now=now,
-    )
-    tag = store.origin_tag(origin)
-    created = store.scripts(conn).record(delivery, tag, settings.retention_seconds)
-    return delivery.id if created else None
+    request = request_without_secrets(req) if req is not None else {}
+    bodies: dict[tuple[str, bool], bytes] = {}
+    pipe = conn if isinstance(conn, Pipeline) else conn.pipeline(transaction=True)
+    box = store.scripts(directory.plain(conn))
+    own_id: str | None = None
+    for target in targets:
+        body = bodies.get(target.shape)
+        if body is None:
+            body = bodies[target.shape] = events.encode(build(*target.shape))
+        delivery = store.Delivery.new(
+            delivery_id=store.new_delivery_id(target.origin),
+            job_id=event_key,
+            event_type=facts.event_type,
+            caller=target.caller,
+            url=target.url,
+            webhook_json=target.webhook_json,
+            req=request,
+            job=snapshot,
+            body=body,
+            now=now,
+            endpoint_id=target.endpoint_id,
+            max_per_second=target.max_per_second,
+        )
+        if not target.endpoint_id:
+            own_id = delivery.id
+        tag = store.origin_tag(target.origin)
+        box.record(delivery, tag, settings.webhooks.retention_seconds, pipe)
+    if pipe is conn:
+        return own_id
+    results = pipe.execute()
+    if own_id is not None and not results[0]:
+        return None
+    return own_id

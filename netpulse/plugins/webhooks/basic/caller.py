@@ -43,7 +43,7 @@ class BasicWebHookCaller(BaseWebHookCaller):
         overridden (names compare case-insensitively, so none is sent twice)."""
         headers = httpx.Headers(self.webhook.headers or {})
         if "content-type" not in headers:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = self.webhook.content_type or "application/json"
         headers["User-Agent"] = context.user_agent
         for name, value in build_signature_headers(
             webhook_id, body, context.signing_secrets, signing_keys=context.signing_keys
@@ -52,7 +52,7 @@ class BasicWebHookCaller(BaseWebHookCaller):
         return headers
 
     async def acall(
-        self, req: ExecutionRequest, job: JobSnapshot, result: Any, **kwargs: Any
+        self, req: ExecutionRequest | None, job: JobSnapshot, result: Any, **kwargs: Any
     ) -> AttemptOutcome:
         context: DeliveryContext = kwargs["context"]
         body: bytes = kwargs["body"]
@@ -97,7 +97,7 @@ class BasicWebHookCaller(BaseWebHookCaller):
         )
 
     def call(
-        self, req: ExecutionRequest, job: JobSnapshot, result: Any, **kwargs: Any
+        self, req: ExecutionRequest | None, job: JobSnapshot, result: Any, **kwargs: Any
     ) -> AttemptOutcome:
         """Synchronous form, for use outside the delivery service's event loop."""
         return asyncio.run(self.acall(req=req, job=job, result=result, **kwargs))
