@@ -108,17 +108,8 @@ def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
     log(f"latency: {n} fast-failing jobs with a webhook to the healthy receiver")
     with HookReceiver() as rx, Stack(fifo_workers=args.workers) as stack:
         closed = ClosedPorts(args.devices)
-        warm = stack.submit(failing_job(closed(), {"url": rx.url("/warm")}))
-        stack.wait_job(warm["id"])
-        rx.wait_count(1, 20, "/warm")
-        rx.reset()
-        started = time.monotonic()
-        ids = []
-        for _ in range(n):
-            ids.append(stack.submit(failing_job(closed(), {"url": rx.url("/lat")}))["id"])
-        submit_s = time.monotonic() - started
-        jobs = fetch_jobs(stack, ids)
-        records = rx.wait_count(n, 60, "/lat")
+        warm_up_job(stack, rx, closed)
+        jobs, records, submit_rate = latency_jobs(stack, rx, closed, n, "/lat")
     arrivals = {r[0]: r[1] for r in records}
     latencies = []
     missing = 0
@@ -136,38 +127,77 @@ def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
         "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies),
         "min_ms": min(latencies),
-        "submit_rate": n / submit_s,
+        "submit_rate": submit_rate,
         "statuses": sorted({j["status"] for j in jobs}),
     }
+
+
+def warm_up_job(stack: Stack, rx: HookReceiver, closed: ClosedPorts, deliveries: int = 1) -> None:
+    """One job with a webhook to the healthy receiver, until its ``deliveries`` (its own
+    webhook's and any endpoint's) are received; then the receiver's records are cleared."""
+    warm = stack.submit(failing_job(closed(), {"url": rx.url("/warm")}))
+    stack.wait_job(warm["id"])
+    rx.wait_count(deliveries, 20)
+    rx.reset()
+
+
+def latency_jobs(
+    stack: Stack, rx: HookReceiver, closed: ClosedPorts, n: int, path: str, per_job: int = 1
+) -> tuple[list[dict[str, Any]], list[tuple[str | None, float, str]], float]:
+    """Submit ``n`` fast-failing jobs one after another, each with a webhook to ``path`` of
+    the healthy receiver; wait for the jobs and for ``n * per_job`` deliveries (bounded).
+    Returns the jobs, the receiver's records and the submission rate (jobs/s)."""
+    started = time.monotonic()
+    ids = [stack.submit(failing_job(closed(), {"url": rx.url(path)}))["id"] for _ in range(n)]
+    submit_s = time.monotonic() - started
+    jobs = fetch_jobs(stack, ids)
+    return jobs, rx.wait_count(n * per_job, 60), n / submit_s
 
 
 # -- 2. sustained ---------------------------------------------------------------------------
 
 
-def bench_request(url: str) -> Any:
-    """The request whose webhook the recorded events go to (``url``, nothing else)."""
+def bench_request(url: str | None) -> Any:
+    """The request whose webhook the recorded events go to (``url``, nothing else); with
+    ``url`` None, a request without a webhook (its events go to endpoints only)."""
     from netpulse.models.request import ExecutionRequest
 
-    return ExecutionRequest.model_validate(
-        {
-            "driver": "paramiko",
-            "connection_args": {"host": "127.0.0.1", "port": 22, "username": "bench"},
-            "command": "true",
-            "webhook": {"url": url},
-        }
-    )
+    body: dict[str, Any] = {
+        "driver": "paramiko",
+        "connection_args": {"host": "127.0.0.1", "port": 22, "username": "bench"},
+        "command": "true",
+    }
+    if url is not None:
+        body["webhook"] = {"url": url}
+    return ExecutionRequest.model_validate(body)
+
+
+#: The job facts of the events record_events records (``host`` is what endpoint filters see).
+BENCH_META: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "device_type": None,
+    "command": ["true"],
+    "driver": "paramiko",
+}
 
 
 def record_events(
-    stack: Stack, url: str, count: int, batch: int = 500, req: Any = None
+    stack: Stack,
+    url: str,
+    count: int,
+    batch: int = 500,
+    req: Any = None,
+    meta: dict[str, Any] | None = None,
 ) -> tuple[list[str], float]:
     """Record ``count`` final events straight into Redis, pipelined; return the job ids.
-    ``req`` (a request with its webhook, sealed or not) replaces the plain one to ``url``."""
+    ``req`` (a request with its webhook, sealed or not) replaces the plain one to ``url``;
+    ``meta`` (the job's facts) replaces BENCH_META. Every delivery of an event (its own
+    webhook's and each matching endpoint's) is one script call in the pipeline."""
     from netpulse.webhooks.outbox.record import record_final_event
 
     assert stack.redis is not None
     req = req if req is not None else bench_request(url)
-    meta = {"host": "127.0.0.1", "device_type": None, "command": ["true"], "driver": "paramiko"}
+    meta = meta if meta is not None else BENCH_META
     ids: list[str] = []
     started = time.time()
     for offset in range(0, count, batch):
@@ -447,6 +477,362 @@ def bench_fairness(args: argparse.Namespace) -> dict[str, Any]:
         "burst_rate": n / burst_s,
         "timeline": buckets,
         "hang_connections": hang_stats["connections"],
+    }
+
+
+# -- 5-7. webhook endpoints (issue 15) -------------------------------------------------------
+
+#: The Slack-like payload template of tests/integration/test_webhook_endpoints.py.
+SLACK_TEMPLATE = """{
+  "text": {{ ("NetPulse job " ~ status ~ " on " ~ (device.host or "?")) | tojson }},
+  "blocks": [{"type": "section", "text": {"type": "mrkdwn",
+    "text": {{ ("*" ~ event_type ~ "* `" ~ (command | join(", ")) ~ "`") | tojson }}}}]
+}"""
+
+#: Device hosts of the template section's events: the endpoint filters send each to one
+#: endpoint (documentation addresses, never contacted: the events are recorded, not run).
+TEMPLATE_HOSTS = {"plain": "198.51.100.1", "template": "198.51.100.2"}
+
+Record = tuple[str | None, float, str]
+
+
+def endpoint_webhook_id(job_id: str, endpoint_id: str) -> str:
+    """The ``webhook-id`` of a job's final event delivered to an endpoint."""
+    return f"{webhook_id(job_id)}_{endpoint_id}"
+
+
+def create_endpoints(stack: Stack, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Create webhook endpoints through the API (``POST /webhooks/endpoints``)."""
+    assert stack.api is not None
+    made = []
+    for spec in specs:
+        reply = stack.api.post("/webhooks/endpoints", json=spec)
+        if reply.status_code != 201:
+            raise RuntimeError(f"endpoint not created: {reply.status_code} {reply.text}")
+        made.append(reply.json())
+    return made
+
+
+def successes(stack: Stack) -> int:
+    """The delivery service's count of successful attempts (``attempts_success``)."""
+    assert stack.redis is not None
+    return int(stack.redis.hget(store.STATS, "attempts_success") or 0)
+
+
+def wait_successes(stack: Stack, target: int, timeout: float) -> bool:
+    """Poll the success counter (one HGET every 50 ms; bounded) until it reaches ``target``;
+    whether it did. Fetching the receiver's growing record list instead would load the
+    receiver and this process while the service works."""
+    deadline = time.monotonic() + timeout
+    while successes(stack) < target:
+        if stack.delivery is None or not stack.delivery.alive():
+            raise RuntimeError("the delivery service exited")
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def received(rx: HookReceiver, wanted: set[str], timeout: float = 10) -> list[Record]:
+    """The receiver's records once every ``wanted`` webhook-id is among them (bounded), read
+    again a second later so that late duplicates (if any) are counted."""
+    deadline = time.monotonic() + timeout
+    while not wanted <= {r[0] for r in rx.records()} and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    return rx.records()
+
+
+def delivery_states(stack: Stack, job_ids: list[str]) -> dict[str, str]:
+    """webhook-id -> state of every delivery of these jobs, as Redis holds them."""
+    assert stack.redis is not None
+    pipe = stack.redis.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.smembers(store.job_key(job_id))
+    delivery_ids = [m.decode() for members in pipe.execute() for m in members]
+    pipe = stack.redis.pipeline(transaction=False)
+    for delivery_id in delivery_ids:
+        pipe.hmget(store.delivery_key(delivery_id), "webhook_id", "state")
+    return {
+        wid.decode(): state.decode()
+        for wid, state in pipe.execute()
+        if wid is not None and state is not None
+    }
+
+
+def redis_pid(stack: Stack) -> int:
+    assert stack.redis is not None
+    return int(stack.redis.info("server")["process_id"])
+
+
+def bench_fanout(args: argparse.Namespace) -> dict[str, Any]:
+    n, k = args.fanout_events, args.endpoints
+    log(
+        f"fanout: {n} events recorded into Redis, each to its own webhook and {k} endpoints "
+        f"({n * (k + 1)} deliveries)"
+    )
+    load = os.getloadavg()[0]
+    with HookReceiver() as rx, Stack(fifo_workers=1) as stack:
+        assert stack.redis is not None and stack.delivery is not None and rx.child is not None
+        made = create_endpoints(
+            stack, [{"url": rx.url(f"/ep{i}"), "description": f"bench {i}"} for i in range(k)]
+        )
+        paths = {e["id"]: f"/ep{i}" for i, e in enumerate(made)}
+        warm = min(500, n)
+        target = successes(stack) + warm * (k + 1)
+        record_events(stack, rx.url("/warm"), warm)
+        if not wait_successes(stack, target, 60):
+            raise RuntimeError("the warm-up events were not delivered within 60 s")
+        rx.reset()
+        pids = {
+            "delivery service": stack.delivery.pid,
+            "redis": redis_pid(stack),
+            "receiver": rx.child.pid,
+            "benchmark (recording)": os.getpid(),
+        }
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        commands_before = stack.redis.info("commandstats")
+        target = successes(stack) + n * (k + 1)
+        ids, started = record_events(stack, rx.url("/own"), n)
+        recorded_s = time.time() - started
+        log(f"  recorded {n} events in {recorded_s:.2f} s ({n / recorded_s:.0f}/s); draining")
+        drained_in_time = wait_successes(stack, target, args.fanout_timeout)
+        busy_s = time.time() - started
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        commands_after = stack.redis.info("commandstats")
+        # webhook-id -> (the path it must arrive at, its job)
+        wanted = {webhook_id(i): ("/own", i) for i in ids}
+        wanted.update(
+            {endpoint_webhook_id(i, ep): (path, i) for i in ids for ep, path in paths.items()}
+        )
+        records = received(rx, set(wanted))
+        got = [r for r in records if r[0] in wanted]
+        distinct = {r[0] for r in got}
+        missing = set(wanted) - distinct
+        missing_jobs = sorted({wanted[w][1] for w in missing})
+        states = delivery_states(stack, missing_jobs) if missing_jobs else {}
+        service_log = stack.delivery.log_path.read_text(errors="replace")
+    still_pending = sum(states.get(w) == store.PENDING for w in missing)
+    times = sorted(r[1] for r in got)
+    total = len(wanted)
+    calls = {
+        name: commands_after.get(f"cmdstat_{name}", {}).get("calls", 0)
+        - commands_before.get(f"cmdstat_{name}", {}).get("calls", 0)
+        for name in ("evalsha", "get", "hgetall")
+    }
+    per_path: dict[str, int] = {}
+    for r in got:
+        per_path[r[2]] = per_path.get(r[2], 0) + 1
+    return {
+        "n": n,
+        "k": k,
+        "total": total,
+        "received": len(got),
+        "distinct": len(distinct),
+        "missing": len(missing),
+        "still_pending": still_pending,
+        "lost": len(missing) - still_pending,
+        "duplicates": len(got) - len(distinct),
+        "misrouted": sum(wanted[r[0]][0] != r[2] for r in got if r[0] is not None),
+        "unexpected": len(records) - len(got),
+        "per_path": (min(per_path.values()), max(per_path.values())) if per_path else (0, 0),
+        "drained_in_time": drained_in_time,
+        "record_rate": n / recorded_s,
+        "rate_end_to_end": len(distinct) / (times[-1] - started) if times else float("nan"),
+        "rate_drain": len(got) / (times[-1] - times[0]) if len(times) > 1 else float("nan"),
+        "seconds": times[-1] - started if times else float("nan"),
+        "cpu_ms_per_delivery": {name: s * 1000 / max(len(got), 1) for name, s in cpu.items()},
+        "cores": {name: s / busy_s for name, s in cpu.items()},
+        "redis_calls": calls,
+        "unexpected_errors": service_log.count("unexpected error; it returns after its lease"),
+        "load": load,
+    }
+
+
+def render_cost(number: int = 2000, repeat: int = 7) -> dict[str, Any]:
+    """CPU time of ``render_body(SLACK_TEMPLATE, event)`` in this process (timeit with
+    ``time.process_time``), for an event like the section's (what the service parses from
+    the stored body)."""
+    import json
+    import timeit
+
+    from netpulse.webhooks import events
+    from netpulse.webhooks.payload import render_body
+
+    now = datetime.now(UTC)
+    event = json.loads(
+        events.encode(
+            events.build_event(
+                job_id=str(uuid.uuid4()),
+                status="finished",
+                meta={**BENCH_META, "host": TEMPLATE_HOSTS["template"]},
+                started_at=now,
+                ended_at=now,
+                retval=[{"command": "true", "stdout": "", "exit_status": 0}],
+                error=None,
+            )
+        )
+    )
+    body = render_body(SLACK_TEMPLATE, event)
+    message = json.loads(body)
+    expected = f"NetPulse job finished on {TEMPLATE_HOSTS['template']}"
+    if message["text"] != expected:
+        raise RuntimeError(f"the template rendered {message['text']!r}, not {expected!r}")
+    runs = timeit.repeat(
+        lambda: render_body(SLACK_TEMPLATE, event),
+        timer=time.process_time,
+        number=number,
+        repeat=repeat,
+    )
+    per_call = [t / number * 1e6 for t in runs]
+    return {
+        "min_us": min(per_call),
+        "median_us": median(per_call),
+        "number": number,
+        "repeat": repeat,
+        "body_bytes": len(body),
+        "default_bytes": len(events.encode(event)),
+    }
+
+
+def bench_template(args: argparse.Namespace) -> dict[str, Any]:
+    n, rounds = args.template_deliveries, args.template_rounds
+    log(
+        f"template: delivery service CPU per delivery, {rounds} rounds of {n} deliveries to "
+        f"an endpoint with the Slack-like template and {n} to one without (ABBA)"
+    )
+    load = os.getloadavg()[0]
+    runs: list[dict[str, Any]] = []
+    with HookReceiver() as rx, Stack(fifo_workers=1) as stack:
+        made = create_endpoints(
+            stack,
+            [
+                {"url": rx.url("/plain"), "hosts": [TEMPLATE_HOSTS["plain"]]},
+                {
+                    "url": rx.url("/template"),
+                    "hosts": [TEMPLATE_HOSTS["template"]],
+                    "template": SLACK_TEMPLATE,
+                },
+            ],
+        )
+        endpoint_ids = {"plain": made[0]["id"], "template": made[1]["id"]}
+        req = bench_request(None)  # no webhook of its own: one delivery per event
+
+        def run(kind: str, count: int) -> dict[str, Any]:
+            assert stack.delivery is not None
+            rx.reset()
+            loadavg = os.getloadavg()[0]
+            target = successes(stack) + count
+            cpu0 = cpu_seconds(stack.delivery.pid)
+            meta = {**BENCH_META, "host": TEMPLATE_HOSTS[kind]}
+            ids, started = record_events(stack, "", count, req=req, meta=meta)
+            if not wait_successes(stack, target, args.template_timeout):
+                raise RuntimeError(f"{kind}: {count} deliveries not done in time (or failed)")
+            cpu = cpu_seconds(stack.delivery.pid) - cpu0
+            wanted = {endpoint_webhook_id(i, endpoint_ids[kind]) for i in ids}
+            got = [r for r in received(rx, wanted) if r[0] in wanted]
+            distinct = {r[0] for r in got}
+            times = sorted(r[1] for r in got)
+            return {
+                "kind": kind,
+                "cpu_ms": cpu * 1000 / count,
+                "rate": len(distinct) / (times[-1] - started),
+                "exact": distinct == wanted and len(got) == count,
+                "paths": {r[2] for r in got},
+                "load": loadavg,
+            }
+
+        for kind in ("plain", "template"):  # warm-up, not counted
+            run(kind, min(500, n))
+        for round_no in range(rounds):
+            order = ("plain", "template") if round_no % 2 == 0 else ("template", "plain")
+            for kind in order:
+                result = run(kind, n)
+                result["round"] = round_no
+                runs.append(result)
+                log(
+                    f"  round {round_no + 1} {kind}: {result['cpu_ms']:.3f} ms CPU per "
+                    f"delivery, {result['rate']:.0f} deliveries/s"
+                )
+    by_round: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in runs:
+        by_round.setdefault(r["round"], {})[r["kind"]] = r
+    diffs = [x["template"]["cpu_ms"] - x["plain"]["cpu_ms"] for x in by_round.values()]
+    cpu = {k: [r["cpu_ms"] for r in runs if r["kind"] == k] for k in ("plain", "template")}
+    rate = {k: [r["rate"] for r in runs if r["kind"] == k] for k in ("plain", "template")}
+    return {
+        "n": n,
+        "rounds": rounds,
+        "diff_ms": median(diffs),
+        "diffs": diffs,
+        "cpu": cpu,
+        "rate": rate,
+        "exact": all(r["exact"] for r in runs),
+        "paths_ok": all(r["paths"] == {f"/{r['kind']}"} for r in runs),
+        "loads": [r["load"] for r in runs],
+        "in_process": render_cost(),
+        "load": load,
+    }
+
+
+def bench_endpoint_latency(args: argparse.Namespace) -> dict[str, Any]:
+    n, k = args.endpoint_latency_jobs, args.endpoints
+    log(
+        f"endpoint_latency: {n} fast-failing jobs with a webhook of their own, then {n} more "
+        f"with {k} endpoints subscribed to every event"
+    )
+    load = os.getloadavg()[0]
+    with HookReceiver() as rx, Stack(fifo_workers=args.workers) as stack:
+        closed = ClosedPorts(args.devices)
+        warm_up_job(stack, rx, closed)
+        base_jobs, base_records, _ = latency_jobs(stack, rx, closed, n, "/base")
+        made = create_endpoints(
+            stack, [{"url": rx.url(f"/ep{i}"), "description": f"bench {i}"} for i in range(k)]
+        )
+        warm_up_job(stack, rx, closed, 1 + k)
+        jobs, records, submit_rate = latency_jobs(stack, rx, closed, n, "/own", 1 + k)
+    base_arrivals = {r[0]: r[1] for r in base_records}
+    base = [
+        (base_arrivals[webhook_id(j["id"])] - parse_ts(j["ended_at"])) * 1000
+        for j in base_jobs
+        if webhook_id(j["id"]) in base_arrivals
+    ]
+    arrivals = {r[0]: r[1] for r in records}
+    own: list[float] = []
+    endpoint: list[float] = []
+    last: list[float] = []  # per job: its last delivery of the k + 1
+    missing = 0
+    for job in jobs:
+        end = parse_ts(job["ended_at"])
+        wids = [webhook_id(job["id"])] + [endpoint_webhook_id(job["id"], e["id"]) for e in made]
+        got = [(arrivals[w] - end) * 1000 for w in wids if w in arrivals]
+        missing += len(wids) - len(got)
+        if webhook_id(job["id"]) in arrivals:
+            own.append(got[0])
+            endpoint.extend(got[1:])
+        else:
+            endpoint.extend(got)
+        if len(got) == len(wids):
+            last.append(max(got))
+    return {
+        "n": n,
+        "k": k,
+        "endpoint_median_ms": median(endpoint),
+        "endpoint_p99_ms": percentile(endpoint, 99),
+        "endpoint_max_ms": max(endpoint),
+        "endpoint_count": len(endpoint),
+        "own_median_ms": median(own),
+        "own_p99_ms": percentile(own, 99),
+        "last_median_ms": median(last),
+        "last_p99_ms": percentile(last, 99),
+        "base_median_ms": median(base),
+        "base_p99_ms": percentile(base, 99),
+        "base_received": len(base),
+        "missing": missing,
+        "duplicates": len(records) - len({r[0] for r in records}),
+        "submit_rate": submit_rate,
+        "statuses": sorted({j["status"] for j in jobs}),
+        "load": load,
     }
 
 

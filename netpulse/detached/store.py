@@ -302,18 +302,30 @@ def write_ahead(
     return pending
 
 
+# Keep at most ARGV[1] bytes of the log: past it, its newest ARGV[2] bytes, with log_start
+# moved by what was dropped; in one step, only while the task exists (a trim racing an append
+# or a forget can neither lose new bytes nor re-create a forgotten log). KEYS: task, log.
+_CAP_LOG = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local length = redis.call('STRLEN', KEYS[2])
+if length <= tonumber(ARGV[1]) then return 0 end
+local keep = tonumber(ARGV[2])
+redis.call('SET', KEYS[2], redis.call('GETRANGE', KEYS[2], length - keep, -1))
+redis.call('HINCRBY', KEYS[1], 'log_start', length - keep)
+return 1
+"""
+
+
 def _cap_log(conn: Redis, task: DetachedTask, max_log_bytes: int) -> None:
     """Keep at most ``max_log_bytes`` of the log (its newest half when it grew past)."""
-    length = int(conn.strlen(log_key(task.task_id)))
-    if length <= max_log_bytes:
-        return
-    keep = max_log_bytes // 2
-    tail = conn.getrange(log_key(task.task_id), length - keep, -1)
-    dropped = length - keep
-    with conn.pipeline(transaction=True) as pipe:
-        pipe.set(log_key(task.task_id), tail)
-        pipe.hincrby(task_key(task.task_id), "log_start", dropped)
-        pipe.execute()
+    conn.eval(
+        _CAP_LOG,
+        2,
+        task_key(task.task_id),
+        log_key(task.task_id),
+        max_log_bytes,
+        max_log_bytes // 2,
+    )
 
 
 # The kept log from ARGV[1] as one read, so a trim by the follower between reading

@@ -20,11 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from netpulse.models.events import EVENT_TYPES
+from netpulse.webhooks.signing import generate_secret
 from tests.integration.helpers import run, ssh_args
+from tests.integration.test_secrets_at_rest import readable_forms, values_of
 from tests.support import processes
 from tests.support.delivery import request_with_webhook
+from tests.support.docs import doc_template
 from tests.support.receiver import Receiver
 from tests.support.stack import Stack
 
@@ -184,18 +188,12 @@ def test_job_started_goes_to_an_endpoint_that_asks_for_it(
     assert all(g.json()["id"] == job["id"] for g in got)
 
 
-SLACK_TEMPLATE = """{
-  "text": {{ ("NetPulse job " ~ status ~ " on " ~ (device.host or "?")) | tojson }},
-  "blocks": [{"type": "section", "text": {"type": "mrkdwn",
-    "text": {{ ("*" ~ event_type ~ "* `" ~ (command | join(", ")) ~ "`") | tojson }}}}]
-}"""
-
-
 def test_a_template_shapes_the_body_and_a_bad_one_is_refused_at_creation(
     api: httpx.Client, endpoints: list[str], sshd: Any, ops: Receiver
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    _create(api, endpoints, url=ops.url(f"/slack-{tag}"), template=SLACK_TEMPLATE)
+    _create(api, endpoints, url=ops.url(f"/slack-{tag}"), template=doc_template("Slack"))
+    _create(api, endpoints, url=ops.url(f"/teams-{tag}"), template=doc_template("Microsoft Teams"))
     _create(
         api,
         endpoints,
@@ -206,9 +204,20 @@ def test_a_template_shapes_the_body_and_a_bad_one_is_refused_at_creation(
     job = _job(api, sshd, f"echo slack-{tag}")
     [slack] = ops.wait_for(f"/slack-{tag}", timeout=30)
     message = slack.json()
-    assert message["text"] == "NetPulse job finished on 127.0.0.1"
-    assert message["blocks"][0]["text"]["text"] == f"*job.completed* `echo slack-{tag}`"
+    assert message["text"] == "NetPulse job.completed: finished on 127.0.0.1"
+    assert (
+        message["blocks"][0]["text"]["text"] == f"*job.completed* on `127.0.0.1`\necho slack-{tag}"
+    )
     assert slack.headers["content-type"] == "application/json"
+    [teams] = ops.wait_for(f"/teams-{tag}", timeout=30)
+    card = teams.json()["attachments"][0]["content"]
+    facts = {f["title"]: f["value"] for f in card["body"][1]["facts"]}
+    assert facts == {
+        "Device": "127.0.0.1",
+        "Status": "finished",
+        "Command": f"echo slack-{tag}",
+        "Job": job["id"],
+    }
     [text] = ops.wait_for(f"/text-{tag}", timeout=30)
     assert text.body.decode() == f"job.completed {job['id']}"
     assert text.headers["content-type"] == "text/plain; charset=utf-8"
@@ -402,3 +411,31 @@ def test_endpoint_filters_are_checked_when_stored(api: httpx.Client, ops: Receiv
         assert words in reply.text, (body, reply.text)
     taken = api.post("/webhooks/endpoints", json={"url": ops.url(), "id": "ops"})
     assert taken.status_code == 409
+
+
+def test_an_endpoint_sends_its_secrets_and_redis_holds_none_readable(
+    stack: Stack, api: httpx.Client, endpoints: list[str], sshd: Any, ops: Receiver
+) -> None:
+    token = uuid.uuid4().hex[:10]
+    signing_secret = generate_secret()
+    _create(
+        api,
+        endpoints,
+        url=ops.url(f"/sealed-{token}"),
+        headers={"X-Api-Token": f"hdr-{token}"},
+        auth=["hook", f"basic-{token}"],
+        secret=signing_secret,
+    )
+    _job(api, sshd, f"echo sealed-{token}")
+    [got] = ops.wait_for(f"/sealed-{token}", timeout=30)
+    assert got.headers["x-api-token"] == f"hdr-{token}"
+    Webhook(signing_secret).verify(got.body, dict(got.headers))  # an independent verifier
+    conn = stack.redis
+    stored = [
+        blob
+        for key in conn.scan_iter(count=1000)
+        for raw in values_of(conn, key)
+        for blob in readable_forms(raw)
+    ]
+    for value in (f"hdr-{token}", f"basic-{token}", signing_secret.removeprefix("whsec_")):
+        assert not any(value.encode() in blob for blob in stored), f"{value!r} in Redis"
