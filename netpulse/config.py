@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from netpulse import config_original
+from netpulse.models.audit import AuditMode
 from netpulse.models.endpoint import EndpointSpec
 from netpulse.models.signing_secret import validate_secret, validate_signing_key
 from netpulse.runtime.redis_conn import parse_redis_url
@@ -327,6 +328,40 @@ class SupervisorSettings(BaseModel):
     )
 
 
+class AuditSettings(BaseModel):
+    """The audit trail: every submission and job end, archived from a Redis stream into a
+    database by ``netpulse worker audit`` (docs/audit.md)."""
+
+    mode: AuditMode = Field(
+        AuditMode.FULL,
+        description="full: with the device output (capped); metadata: without output; "
+        "none: only that a job ran (id, time, key).",
+    )
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store (postgresql+psycopg://user@host/db for several "
+        "machines). Unset: SQLite in <data_dir>/audit.db.",
+    )
+    max_output_bytes: int = Field(
+        64 * 1024, ge=0, le=16 * 1024 * 1024, description="Output kept per command."
+    )
+    retention_days: int = Field(365, ge=1, description="Entries older than this are deleted.")
+    stream_max_len: int = Field(
+        200_000,
+        ge=1000,
+        description="Records the stream keeps while the archiver cannot write (older ones are "
+        "dropped past it; the log and the metric warn at 80 %).",
+    )
+    batch_size: int = Field(500, ge=1, le=10_000)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError("audit.url must be an SQLAlchemy URL such as postgresql+psycopg://...")
+        return value
+
+
 class Settings(BaseSettings):
     """All of NetPulse's configuration."""
 
@@ -348,6 +383,7 @@ class Settings(BaseSettings):
     drivers: DriverSettings = Field(default_factory=DriverSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
     detached: DetachedSettings = Field(default_factory=DetachedSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     credentials: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -31,3 +31,13 @@ def idempotency_key(principal: str, key_digest: str) -> str:
     """The first reply to a submission with an ``Idempotency-Key``, per API key (a string,
     24 h; ``dispatch/idempotency.py``)."""
     return f"{PREFIX}:idem:{principal}:{key_digest}"
+
+
+#: One dashboard login (``/ui``): a hash keyed by the SHA-256 of the session's cookie value,
+#: holding the key's name and scopes, the CSRF token and the expiry, never the API key
+#: (``api/ui/store.py``); it expires with the session.
+UI_SESSION_PREFIX = f"{PREFIX}:ui:session"
+
+
+def ui_session_key(session_digest: str) -> str:
+    return f"{UI_SESSION_PREFIX}:{session_digest}"

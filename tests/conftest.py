@@ -164,6 +164,14 @@ def detached_follower(netpulse_env: dict[str, str], tmp_session: Path) -> Iterat
 
 
 @pytest.fixture(scope="session")
+def audit_archiver(netpulse_env: dict[str, str], tmp_session: Path) -> Iterator[ProcessHandle]:
+    handle = ProcessHandle(["worker", "audit"], netpulse_env, tmp_session / "audit.log")
+    handle.start()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
 def controller_url(netpulse_env: dict[str, str], tmp_session: Path) -> Iterator[str]:
     port = free_port()
     process = processes.start(
@@ -193,8 +201,10 @@ def system(
     node: ProcessHandle,
     delivery_service: ProcessHandle,
     detached_follower: ProcessHandle,
+    audit_archiver: ProcessHandle,
 ) -> httpx.Client:
-    """The whole system running: controller, FIFO workers, webhook delivery."""
+    """The whole system running: controller, FIFO workers, webhook delivery, the detached
+    follower and the audit archiver."""
     return api
 
 

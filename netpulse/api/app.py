@@ -15,6 +15,7 @@ from netpulse.api.auth import require_api_key
 from netpulse.api.device_tests import DeviceTests
 from netpulse.api.guard import RequestGuard
 from netpulse.api.routes import (
+    audit,
     credentials,
     detached,
     device,
@@ -28,6 +29,8 @@ from netpulse.api.routes import (
     workers,
 )
 from netpulse.api.waiter import JobWaiter
+from netpulse.audit.database import AuditDatabase
+from netpulse.audit.metrics import AuditMetricsCollector
 from netpulse.config import ConfigError, Settings, get_settings
 from netpulse.runtime.redis_conn import connect
 from netpulse.templates import sandbox
@@ -48,6 +51,7 @@ SECURED_ROUTERS = tuple(
         credentials,
         keys,
         detached,
+        audit,
     )
 )
 
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.waiter.stop()
             app.state.device_tests.close()
             app.state.templates.close()
+            app.state.audit.dispose()
             app.state.redis.close()
 
     app = FastAPI(
@@ -85,8 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.device_tests = DeviceTests(
         settings.server.max_device_tests, settings.server.device_test_timeout
     )
+    app.state.audit = AuditDatabase(settings)  # opened on first use
     app.state.metrics = CollectorRegistry()
     app.state.metrics.register(WebhookMetricsCollector(app.state.redis))
+    app.state.metrics.register(
+        AuditMetricsCollector(app.state.redis, settings.audit.stream_max_len)
+    )
 
     errors.install(app)
     openapi.install(app, SECURED_ROUTERS)

@@ -5,6 +5,7 @@ Shaping only: finding and loading jobs is ``netpulse.dispatch.jobs``'s.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,9 @@ from netpulse.models.job import (
     JobResult,
     ResultType,
 )
+from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
+
+log = logging.getLogger(__name__)
 
 
 def error_from_exc_string(exc_string: str | None) -> JobError:
@@ -92,3 +96,26 @@ def to_response(job: Job, base_url: str = "") -> JobInResponse:
         submitted_by=meta.get("submitted_by"),
         queue_time=_seconds(job.enqueued_at, job.started_at),
     )
+
+
+def show(job: Job, base_url: str = "") -> JobInResponse:
+    """The job as the API shows it; raises what keeps it from being shown."""
+    response = to_response(job, base_url)
+    response.model_dump_json()  # text that cannot be encoded fails here, not in the reply
+    return response
+
+
+def listed(found: list[Job], base_url: str = "") -> list[JobInResponse]:
+    """The jobs that can be shown; one that cannot is logged and left out (one bad record
+    never fails a listing: ``GET /jobs`` and the dashboard's jobs page)."""
+    shown = []
+    for job in found:
+        try:
+            shown.append(show(job, base_url))
+        except REDIS_OUTAGE_ERRORS:
+            raise
+        except Exception as exc:
+            log.warning(
+                "job %s cannot be shown (%s: %s); left out", job.id, type(exc).__name__, exc
+            )
+    return shown

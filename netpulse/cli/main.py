@@ -164,6 +164,25 @@ def worker_detached() -> None:
     follower.run()
 
 
+@worker_app.command("audit")
+def worker_audit(
+    name: str = typer.Option(
+        None, help="Consumer name (default: the host name; a restart takes over its records)."
+    ),
+) -> None:
+    """Run the audit archiver: moves the audit stream into the database (docs/audit.md)."""
+    import threading
+
+    from netpulse.audit.archiver import serve
+
+    settings = _settings()
+    _logging(settings.log_level)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    serve(settings, stop, name)
+
+
 @app.command("lab")
 def lab_command(
     as_json: bool = typer.Option(False, "--json", help="Print the inventory as JSON."),

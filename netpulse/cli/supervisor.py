@@ -396,6 +396,7 @@ class Supervisor:
             self._spawn("worker-node", ["worker", "node", "--name", "local"], env)
             self._spawn("worker-webhooks", ["worker", "webhooks"], env)
             self._spawn("worker-detached", ["worker", "detached"], env)
+            self._spawn("worker-audit", ["worker", "audit"], env)
             devices = []
             if self.lab:
                 from netpulse.lab.fleet import LabFleet

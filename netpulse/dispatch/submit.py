@@ -18,6 +18,7 @@ from rq.job import Job
 from rq.rate_limit import RateLimit
 
 from netpulse import credentials
+from netpulse.audit import stream as audit_stream
 from netpulse.config import Settings
 from netpulse.detached import store as detached_store
 from netpulse.dispatch import intake
@@ -131,11 +132,15 @@ def check_webhook_template(template: str, detached: bool, started: bool) -> None
 
 
 def enqueue(
-    req: ExecutionRequest, conn: Redis, settings: Settings, submitted_by: str | None = None
+    req: ExecutionRequest,
+    conn: Redis,
+    settings: Settings,
+    submitted_by: str | None = None,
+    client: str | None = None,
 ) -> Job:
     """Queue one device job (its payload rendered first) and return the RQ job.
     ``submitted_by`` is the name of the API key that asked (shown with the job and in its
-    webhook events)."""
+    webhook events), ``client`` the address it came from (for the audit trail)."""
     try:
         req = render_request(req, settings)
     except TemplateError as exc:
@@ -152,7 +157,7 @@ def enqueue(
     notices = req.notices()
     if notices:
         log.info("job on %s: %s", req.connection_args.host, "; ".join(notices))
-    return queue.enqueue_call(
+    job = queue.enqueue_call(
         "netpulse.worker.task.run_device_job",
         # Queued with its secrets sealed: only the process that runs it opens them.
         kwargs={"req": seal_request(req)},
@@ -185,6 +190,39 @@ def enqueue(
         on_failure=Callback("netpulse.worker.callbacks.on_job_failure", CALLBACK_TIMEOUT),
         on_stopped=Callback("netpulse.worker.callbacks.on_job_stopped", CALLBACK_TIMEOUT),
     )
+    _audit_submission(conn, settings, job, req, lines, queue_name, client)
+    return job
+
+
+def _audit_submission(
+    conn: Redis,
+    settings: Settings,
+    job: Job,
+    req: ExecutionRequest,
+    lines: list[str],
+    queue_name: str,
+    client: str | None,
+) -> None:
+    """Add the submission to the audit stream (one XADD). The job is queued already: if
+    Redis refuses the record now, the job still runs, and the trail learns of it from its
+    end (the archiver reads the rest from RQ); the failure is logged."""
+    kind = "config" if req.config is not None else "command"
+    if req.file_transfer is not None:
+        kind = "file_transfer"
+    record = audit_stream.submitted(
+        job.id,
+        mode=settings.audit.mode,
+        meta=job.meta,
+        queue=queue_name,
+        kind=kind,
+        lines=lines,
+        port=req.connection_args.port,
+        client=client,
+    )
+    try:
+        audit_stream.add(conn, record, settings.audit.stream_max_len)
+    except Exception:
+        log.exception("job %s: its submission was not added to the audit trail", job.id)
 
 
 def _with_task_id(req: ExecutionRequest, conn: Redis) -> ExecutionRequest:
@@ -202,13 +240,14 @@ def enqueue_bulk(
     conn: Redis,
     settings: Settings,
     submitted_by: str | None = None,
+    client: str | None = None,
 ) -> tuple[list[Job], list[BulkFailure]]:
     """Queue one job per device request (:func:`expand_bulk`); the jobs queued, and the
     devices refused with the reason (a device that cannot be queued never stops the others)."""
     queued, failed = [], []
     for req in requests:
         try:
-            queued.append(enqueue(req, conn, settings, submitted_by))
+            queued.append(enqueue(req, conn, settings, submitted_by, client))
         except (SubmissionError, NoCapacity) as exc:
             failed.append(BulkFailure(host=req.connection_args.host, reason=str(exc)))
     return queued, failed

@@ -34,6 +34,7 @@ class Scope(StrEnum):
     EXEC = "exec"  # command jobs, connection tests, templates, cancelling jobs
     CONFIG = "config"  # jobs that change devices: config lines, file transfers
     ADMIN = "admin"  # workers, credentials, redelivery and recovery, keys; implies all
+    AUDIT = "audit"  # the audit trail (read only; admin may read it too)
 
 
 #: The name under which the settings' ``server.api_key`` submits jobs.

@@ -21,7 +21,7 @@ from rq import Worker
 from rq.job import Job
 
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog, retry_through_outage
-from netpulse.worker.job_end import publish_job_end
+from netpulse.worker.job_end import finished_audit_record, publish_job_end
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,21 @@ class JobEndPublisher:
 
     connection: Any
 
-    def _publish_done(self, job: Job) -> None:
-        publish_job_end(self.connection, job.id)
+    def _publish_done(self, job: Job, finished: bool) -> None:
+        """A finished job's audit record carries its output (at hand only here: the result
+        expires after ``job.result_ttl``); any other end names the job, and the archiver
+        reads its error from RQ (a failed job is kept at least a day)."""
+        record = None
+        if finished:
+            try:
+                record = finished_audit_record(job)
+            except Exception:  # the archiver then reads the job from RQ
+                log.exception("job %s: its audit record could not be built", job.id)
+        publish_job_end(self.connection, job.id, {job.id: record} if record else None)
 
     def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any, execution: Any):
         super().handle_job_success(job, queue, started_job_registry, execution)  # type: ignore[misc]
-        self._publish_done(job)
+        self._publish_done(job, finished=True)
 
     def handle_job_failure(
         self, job: Job, queue: Any, started_job_registry=None, exc_string="", execution=None
@@ -127,7 +136,7 @@ class JobEndPublisher:
             exc_string=exc_string,
             execution=execution,
         )
-        self._publish_done(job)
+        self._publish_done(job, finished=False)
 
 
 class NetPulseWorker(PromptUnsubscribe, JobEndPublisher, OutcomeKeeper, Worker):

@@ -43,6 +43,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("post", "/webhooks/recover"): {"admin"},
     ("get", "/webhooks/signing-keys"): {"read"},
     ("get", "/webhooks/event-types"): {"read"},
+    ("get", "/audit"): {"audit"},
+    ("get", "/audit/{job_id}"): {"audit"},
     ("get", "/webhooks/endpoints"): {"read"},
     ("post", "/webhooks/endpoints"): {"admin"},
     ("get", "/webhooks/endpoints/{endpoint_id}"): {"read"},

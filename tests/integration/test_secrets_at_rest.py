@@ -18,6 +18,7 @@ from standardwebhooks.webhooks import Webhook
 
 from netpulse.webhooks.signing import generate_secret
 from tests.integration.helpers import run, ssh_args
+from tests.support import processes
 from tests.support.receiver import Receiver
 
 
@@ -118,7 +119,16 @@ def test_no_secret_of_a_job_or_its_webhook_is_stored_readable(
     aof_files = [p for p in (tmp_session / "redis").rglob("*") if p.is_file() and "aof" in p.name]
     assert aof_files, "the session Redis writes no AOF"
     logs = list(tmp_session.glob("*.log"))
-    for path in [*aof_files, *logs]:
+    # The audit store too, once the job's end is in it.
+    processes.wait_until(
+        lambda: system.get(f"/audit/{job['id']}").json().get("status") == "finished",
+        30,
+        "the job's audit entry",
+        interval=0.1,
+    )
+    audit_files = list(tmp_session.glob("audit.db*"))
+    assert audit_files, "no audit store in the data directory"
+    for path in [*aof_files, *logs, *audit_files]:
         text = path.read_bytes()
         for value in wanted:
             assert value.encode() not in text, f"{value!r} is readable in {path.name}"

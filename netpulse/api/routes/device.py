@@ -140,8 +140,14 @@ async def execute(
         conn,
         caller.name,
         body_digest,
-        lambda: to_response(submit.enqueue(req, conn, settings, caller.name)),
+        lambda: to_response(submit.enqueue(req, conn, settings, caller.name, client_of(request))),
     )
+
+
+def client_of(request: Request) -> str | None:
+    """The client's address as this server saw it (behind a proxy: the proxy's, unless the
+    server runs with uvicorn's ``--proxy-headers``)."""
+    return request.client.host if request.client else None
 
 
 async def _once(key: str | None, conn: Redis, principal: str, body_digest: str, queue: Any) -> Any:
@@ -189,7 +195,9 @@ async def bulk(
     caller = require_scope(request, Scope.CONFIG if changes else Scope.EXEC)
 
     def queue() -> BulkResponse:
-        queued, failed = submit.enqueue_bulk(requests, conn, settings, caller.name)
+        queued, failed = submit.enqueue_bulk(
+            requests, conn, settings, caller.name, client_of(request)
+        )
         return BulkResponse(succeeded=[to_response(job) for job in queued], failed=refused + failed)
 
     body_digest = idempotency.digest(await request.body())

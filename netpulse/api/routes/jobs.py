@@ -13,11 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from redis import Redis
-from rq.job import Job
 
 from netpulse.api.auth import needs
 from netpulse.api.deps import base_url, get_redis
-from netpulse.api.views import to_response
+from netpulse.api.views import listed, show  # shared with the dashboard (netpulse/api/ui)
 from netpulse.dispatch import jobs
 from netpulse.errors import InvalidRequest
 from netpulse.models.job import JobInResponse
@@ -28,28 +27,6 @@ from netpulse.webhooks import deliveries
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-
-
-def _show(job: Job, base: str) -> JobInResponse:
-    """The job as the API shows it; raises what keeps it from being shown."""
-    response = to_response(job, base)
-    response.model_dump_json()  # text that cannot be encoded fails here, not in the reply
-    return response
-
-
-def _listed(found: list[Job], base: str) -> list[JobInResponse]:
-    """The jobs that can be shown; one that cannot is logged and left out."""
-    shown = []
-    for job in found:
-        try:
-            shown.append(_show(job, base))
-        except REDIS_OUTAGE_ERRORS:
-            raise
-        except Exception as exc:
-            log.warning(
-                "job %s cannot be shown (%s: %s); left out", job.id, type(exc).__name__, exc
-            )
-    return shown
 
 
 @router.get("/{job_id}", response_model=JobInResponse, dependencies=[needs(Scope.READ)])
@@ -69,7 +46,7 @@ async def get_job(
                 await asyncio.wait_for(asyncio.shield(future), timeout=wait)
             job = await run_in_threadpool(jobs.load_job, conn, job_id)
         try:
-            return await run_in_threadpool(_show, job, base_url(request))
+            return await run_in_threadpool(show, job, base_url(request))
         except REDIS_OUTAGE_ERRORS:
             raise
         except Exception as exc:
@@ -98,7 +75,7 @@ def list_jobs(
             f"unknown status {status_filter!r}; valid: {', '.join(jobs.STATUS_VALUES)}"
         )
     found = jobs.find_jobs(conn, status_filter, queue, host, limit, node=node)
-    return _listed(found, base_url(request))
+    return listed(found, base_url(request))
 
 
 @router.delete("/{job_id}", dependencies=[needs(Scope.EXEC)])
