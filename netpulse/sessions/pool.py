@@ -77,7 +77,7 @@ class SessionPool:
                 reused = True
             else:
                 log.info("session to %s found dead; opening a new one", session.label)
-                self._discard(session, locked=True)
+                self._discard(session, locked=True, abort=True)
                 session.lock.release()
                 session = None
         if session is None:
@@ -105,7 +105,7 @@ class SessionPool:
                 )
             yield driver
         except DeviceConnectionError as exc:
-            self._discard(session, locked=True)
+            self._discard(session, locked=True, abort=True)
             if reused:
                 raise SessionLostError(
                     f"the session to {session.label} died while the job was running ({exc}); "
@@ -113,8 +113,10 @@ class SessionPool:
                 ) from None
             raise
         except BaseException:
-            # Timeout, stop or bug: the session is in an unknown state, never reuse it.
-            self._discard(session, locked=True)
+            # Timeout, stop or bug: the session is in an unknown state, never reuse it, and
+            # never wait for it to log out politely (a device still answering the command
+            # would hold the job past its timeout).
+            self._discard(session, locked=True, abort=True)
             raise
         else:
             session.last_used = time.monotonic()
@@ -144,10 +146,14 @@ class SessionPool:
         with self._lock:
             self._stopping.discard(job_id)
 
-    def _discard(self, session: Session, locked: bool = False) -> None:
+    def _discard(self, session: Session, locked: bool = False, abort: bool = False) -> None:
+        """Forget the session and close it: politely (log out), or with ``abort`` at once
+        (its transport closed under it) when its state is unknown."""
         with self._lock:
             if self._sessions.get(session.key) is session:
                 del self._sessions[session.key]
+        if abort:
+            session.driver.abort()
         session.driver.disconnect()
 
     # -- upkeep -------------------------------------------------------------------------------

@@ -78,6 +78,11 @@ def run_device_job(req: ExecutionRequest) -> list[dict[str, Any]]:
     driver.connect()
     try:
         return _run(driver, req, None, sealed)
+    except BaseException:
+        # Timeout, stop or error mid-command: close the session at once rather than log out
+        # politely, which would wait for a device still answering (past the job's timeout).
+        driver.abort()
+        raise
     finally:
         driver.disconnect()
 
