@@ -102,6 +102,12 @@ class NodeSettings(BaseModel):
     threads: int = Field(32, ge=1, le=1024, description="Jobs one node runs at once.")
     idle_timeout: float = Field(300.0, ge=1, description="Close a session idle this long (s).")
     probe_interval: float = Field(30.0, ge=0.1, description="Seconds between session probes.")
+    device_release_seconds: float = Field(
+        30.0,
+        ge=1,
+        description="A device the node holds no session for and that has no job waiting "
+        "or running leaves the node's devices after this long (s).",
+    )
     scheduler: str = Field("least_load", description="Scheduler plugin placing new devices.")
 
     @field_validator("scheduler")

@@ -80,6 +80,9 @@ def netpulse_env(redis_url: str, tmp_session: Path) -> dict[str, str]:
         "NETPULSE_DETACHED__LEASE_SECONDS": "5",
         # A host gone this long fails its detached tasks (the shortest allowed).
         "NETPULSE_DETACHED__HOST_LOST_SECONDS": "5",
+        # A node lets go of a device without session or job this soon (tests/integration/
+        # test_device_bookkeeping.py).
+        "NETPULSE_NODE__DEVICE_RELEASE_SECONDS": "2",
         # Driver options naming a file must point inside this directory. The test SSH
         # servers (tests/support/sshd.py) keep their client keys in `tempfile.mkdtemp()`
         # directories, so the temporary directory is the files directory here.

@@ -67,6 +67,21 @@ return ARGV[3]
 """
 
 
+#: Let a device go from ``node`` if it is still the owner and no job of the device is let
+#: through or held by its rate limit. KEYS: assign, the node's devices, the limit's allowed
+#: and rate-limited sets. ARGV: device, node. Returns 1 if released.
+RELEASE_SCRIPT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return 0
+end
+if redis.call('ZCARD', KEYS[3]) > 0 or redis.call('ZCARD', KEYS[4]) > 0 then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+
 @dataclass
 class NodeInfo:
     name: str
@@ -101,6 +116,7 @@ class NodeDirectory:
     def __init__(self, conn: Redis) -> None:
         self.conn = conn
         self._assign = conn.register_script(ASSIGN_SCRIPT)
+        self._release = conn.register_script(RELEASE_SCRIPT)
 
     # -- a node's own announcements -------------------------------------------------------------
 
@@ -178,6 +194,15 @@ class NodeDirectory:
                 )
             )
         return found
+
+    def devices_of(self, name: str) -> list[str]:
+        return sorted(redis_text(d) for d in self.conn.smembers(devices_key(name)))
+
+    def release(self, device: str, node: str, job_keys: tuple[str, str]) -> bool:
+        """Unassign ``device`` from ``node`` unless it has jobs (``job_keys``: its rate
+        limit's allowed and rate-limited sets); True if it was released."""
+        released = self._release(keys=[ASSIGN, devices_key(node), *job_keys], args=[device, node])
+        return bool(int(released))
 
     def owner(self, device: str) -> str | None:
         value = self.conn.hget(ASSIGN, device)

@@ -27,6 +27,7 @@ from rq.timeouts import TimerDeathPenalty
 
 from netpulse.config import Settings
 from netpulse.nodes import failover
+from netpulse.nodes.bookkeeping import IdleDevices
 from netpulse.nodes.directory import HEARTBEAT_INTERVAL, HEARTBEAT_TTL, NodeDirectory, node_queue
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog, wait_for_redis
 from netpulse.runtime.processes import process_gone
@@ -137,6 +138,13 @@ class NodeProcess:
         #: heartbeat key can expire during an outage): no failover before it.
         self._trust_heartbeats_at = time.monotonic() + HEARTBEAT_TTL + HEARTBEAT_INTERVAL
         self.stranded = StrandedJobs(self.conn, node_queue(self.name))
+        self.idle_devices = IdleDevices(
+            self.conn,
+            self.directory,
+            self.name,
+            self.pool.devices,
+            settings.node.device_release_seconds,
+        )
         # Job threads share one process: a template regex that never ends would hold them all
         # (the GIL), so a job's parsing runs in the process's template sandbox (task.py).
         self.sandbox = sandbox.shared(settings)
@@ -334,11 +342,14 @@ class NodeProcess:
         while not self.stop.wait(HEARTBEAT_INTERVAL):
             try:
                 self.stranded.sweep()
+                self.idle_devices.sweep()
             except REDIS_OUTAGE_ERRORS as exc:
                 self._outage.failed(exc)
                 continue
             except Exception:
-                log.exception("node %s: looking for stranded jobs failed", self.name)
+                log.exception(
+                    "node %s: looking for stranded jobs or idle devices failed", self.name
+                )
             if time.monotonic() < self._trust_heartbeats_at:
                 continue
             try:

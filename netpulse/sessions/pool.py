@@ -46,6 +46,8 @@ class Session:
     jobs: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     job_id: str | None = None
+    #: the device's key (``BaseDriver.device_key``), what the node's device list holds
+    device: str = ""
 
 
 class SessionPool:
@@ -81,9 +83,15 @@ class SessionPool:
                 session.lock.release()
                 session = None
         if session is None:
-            driver = drivers.get(req.driver)(req.connection_args, req.driver_args)
+            driver_class = drivers.get(req.driver)
+            driver = driver_class(req.connection_args, req.driver_args)
             driver.connect()
-            session = Session(key=key, label=driver.target, driver=driver)
+            session = Session(
+                key=key,
+                label=driver.target,
+                driver=driver,
+                device=driver_class.device_key(req.connection_args),
+            )
             session.lock.acquire()
             with self._lock:
                 self._sessions[key] = session
@@ -124,6 +132,11 @@ class SessionPool:
         finally:
             session.job_id = None
             session.lock.release()
+
+    def devices(self) -> set[str]:
+        """The devices this pool holds a session to (in use or idle)."""
+        with self._lock:
+            return {s.device for s in self._sessions.values()}
 
     def interrupt(self, job_id: str) -> bool:
         """Break the session a running job uses (stop requests); True if one was found.
