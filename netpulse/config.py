@@ -12,7 +12,7 @@ import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -332,6 +332,24 @@ class SupervisorSettings(BaseModel):
     restart_window_seconds: float = Field(
         600.0, ge=1, description="One death more than max_restarts within this stops `up`."
     )
+    nodes: int | Literal["auto"] = Field(
+        "auto",
+        description="Worker node processes `netpulse up` starts: a number, or auto (one per "
+        "CPU core, so warm sessions use every core: a node's job threads share one GIL).",
+    )
+
+    @field_validator("nodes")
+    @classmethod
+    def _node_count(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 1 <= value <= 64:
+            raise ValueError("supervisor.nodes is auto or 1 to 64")
+        return value
+
+    def node_count(self) -> int:
+        """How many nodes to start on this machine."""
+        if self.nodes == "auto":
+            return max(os.cpu_count() or 1, 1)
+        return int(self.nodes)
 
 
 class AuditSettings(BaseModel):

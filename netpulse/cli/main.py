@@ -13,11 +13,12 @@ from pathlib import Path
 
 import typer
 
+from netpulse.cli.bulk import exec_command
 from netpulse.cli.common import console, settings_or_exit
 from netpulse.cli.credentials import credential_app
 from netpulse.cli.detached import detached_app
 from netpulse.cli.keys import key_app
-from netpulse.config import ConfigError
+from netpulse.config import ConfigError, SupervisorSettings
 from netpulse.runtime.eventloop import run_event_loop
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(webhook_app, name="webhook")
 app.add_typer(credential_app, name="credential")
 app.add_typer(key_app, name="key")
 app.add_typer(detached_app, name="detached")
+app.command("exec")(exec_command)
 
 #: How much lower the webhook delivery service's CPU priority is than the device workers'.
 DELIVERY_NICENESS = 5
@@ -51,6 +53,11 @@ def up(
     port: int = typer.Option(None, help="Controller port (default from settings)."),
     workers: int = typer.Option(None, help="FIFO worker processes (default from settings)."),
     data_dir: Path = typer.Option(None, help="Where Redis, the API key and logs live."),
+    nodes: str = typer.Option(
+        None,
+        help="Worker node processes: a number, or auto (one per CPU core; the default, "
+        "supervisor.nodes).",
+    ),
 ) -> None:
     """Run everything on this machine: Redis (if none is configured), controller, workers,
     webhook delivery, and optionally the lab. Ctrl-C stops it all."""
@@ -58,8 +65,22 @@ def up(
 
     settings = _settings()
     _logging(settings.log_level)
+    node_count = None
+    if nodes is not None:
+        try:
+            wanted: int | str = nodes if nodes == "auto" else int(nodes)
+            node_count = SupervisorSettings(nodes=wanted).node_count()
+        except ValueError:  # pydantic's ValidationError is one
+            console.print(f"[red]--nodes must be auto or 1 to 64, not {nodes!r}[/red]")
+            raise typer.Exit(2) from None
     supervisor = Supervisor(
-        settings, lab=lab, host=host, port=port, workers=workers, data_dir=data_dir
+        settings,
+        lab=lab,
+        host=host,
+        port=port,
+        workers=workers,
+        data_dir=data_dir,
+        nodes=node_count,
     )
     raise typer.Exit(supervisor.run(console))
 

@@ -231,8 +231,11 @@ class Supervisor:
         port: int | None = None,
         workers: int | None = None,
         data_dir: Path | None = None,
+        nodes: int | None = None,
     ) -> None:
         self.settings = settings
+        #: worker node processes: one per core by default (supervisor.nodes)
+        self.nodes = nodes or settings.supervisor.node_count()
         self.lab = lab
         self.host = host or settings.server.host
         self.port = port or settings.server.port
@@ -393,7 +396,12 @@ class Supervisor:
                 "controller", ["controller", "--host", self.host, "--port", str(self.port)], env
             )
             self._spawn("worker-fifo", ["worker", "fifo", "--size", str(self.workers)], env)
-            self._spawn("worker-node", ["worker", "node", "--name", "local"], env)
+            for index in range(1, self.nodes + 1):
+                # The first keeps the single node's name ("local") and log (worker-node.log).
+                suffix = "" if index == 1 else f"-{index}"
+                self._spawn(
+                    f"worker-node{suffix}", ["worker", "node", "--name", f"local{suffix}"], env
+                )
             self._spawn("worker-webhooks", ["worker", "webhooks"], env)
             self._spawn("worker-detached", ["worker", "detached"], env)
             self._spawn("worker-audit", ["worker", "audit"], env)

@@ -343,7 +343,7 @@ def test_up_announces_ready_only_when_pinned_and_fifo_jobs_are_taken(
         conn.hset(NODES, "local", json.dumps({**other, "threads": 1, "instance": "other"}))
         conn.set(alive_key("local"), "other")
         conn.set(draining_key("local"), "1")
-        up = start_up(NETPULSE_REDIS__URL=server.url)
+        up = start_up(NETPULSE_REDIS__URL=server.url, NETPULSE_SUPERVISOR__NODES="1")
         wait_ready_state(up.url, (503, {"status": "not ready", "missing": ["node"]}))
         port = free_port()
         with up.client() as api:
@@ -364,6 +364,26 @@ def test_up_announces_ready_only_when_pinned_and_fifo_jobs_are_taken(
                 assert_ran_and_failed_to_connect(api, created.json()["id"], port)
         assert ready_state(up.url) == (200, {"status": "ready"})
         up.close()  # before its Redis goes
+
+
+def test_up_starts_one_node_per_core_and_devices_spread_over_them(start_up: Any) -> None:
+    up = start_up(NETPULSE_SUPERVISOR__NODES="2")
+    up.wait_ready()
+    with up.client() as api:
+        processes.wait_until(
+            lambda: (
+                {w["name"] for w in api.get("/workers").json() if w.get("kind") == "node"}
+                == {"local", "local-2"}
+            ),
+            60,
+            "both nodes",
+            interval=0.2,
+        )
+        ports = [free_port() for _ in range(6)]
+        queues = [api.post("/device/exec", json=unreachable_job(p)).json()["queue"] for p in ports]
+    # least_load puts new devices on the node holding fewer: both get some.
+    assert set(queues) == {"NodeQ_local", "NodeQ_local-2"}, queues
+    assert (up.data_dir / "worker-node-2.log").exists()
 
 
 # -- the delivery service's heartbeat ---------------------------------------------------------
