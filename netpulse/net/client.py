@@ -62,6 +62,8 @@ from netpulse.net.ssrf import (
 )
 
 __all__ = [
+    "GuardedSender",
+    "SentResponse",
     "describe_failure",
     "is_timeout",
     "make_client",
@@ -154,23 +156,120 @@ class _ReportingTransport(AiohttpTransport):
         return response
 
 
+def _guarded_session(policy: DestinationPolicy, max_connections: int) -> aiohttp.ClientSession:
+    """An aiohttp session on the guarded connector. Received cookies are never kept: every
+    delivery is independent, and one receiver must not be able to plant a cookie that a
+    later delivery (maybe another user's) would send. Made inside the running event loop
+    (aiohttp requires one)."""
+    connector = _PolicyConnector(
+        policy,
+        limit=max_connections,
+        limit_per_host=0,
+        ssl=httpx.create_ssl_context(trust_env=False),
+    )
+    return aiohttp.ClientSession(
+        connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+    )
+
+
+class SentResponse:
+    """What :class:`GuardedSender` got back: the status, the headers, the first bytes of the
+    body and the address the request went to."""
+
+    __slots__ = ("body", "headers", "remote_ip", "status_code")
+
+    def __init__(self, status_code: int, headers: Any, body: bytes, remote_ip: str | None) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+        self.remote_ip = remote_ip
+
+
+class GuardedSender:
+    """One request at a time through bare aiohttp on the guarded connector: the built-in
+    webhook caller's path. httpx's request and response models cost about a quarter of the
+    delivery service's CPU per event (bench/RESULTS.md, issue 17); the guard, the
+    connection pool and the error types are aiohttp's either way. Redirects are never
+    followed, nothing is read from the environment, and at most ``read_limit`` bytes of an
+    answer are read."""
+
+    def __init__(self, policy: DestinationPolicy, max_connections: int = 100) -> None:
+        self._policy = policy
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes,
+        headers: dict[str, str],
+        auth: tuple[str, str] | None,
+        cookies: dict[str, str] | None,
+        timeout: float,
+        read_limit: int = 4096,
+    ) -> SentResponse:
+        if self._session is None:
+            self._session = _guarded_session(self._policy, self._max_connections)
+        if auth is not None:  # as httpx's auth: it replaces an Authorization header
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            headers["Authorization"] = aiohttp.BasicAuth(*auth).encode()
+        holder: list[str] = []
+        token = _peer.set(holder)
+        try:
+            async with self._session.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                cookies=cookies,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                excerpt = await _read_excerpt(response, read_limit)
+                return SentResponse(
+                    response.status, response.headers, excerpt, holder[-1] if holder else None
+                )
+        finally:
+            _peer.reset(token)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+#: An answer longer than this is not read to its end: its connection is dropped instead of
+#: kept for the next request.
+_DRAIN_LIMIT = 1 << 20
+
+
+async def _read_excerpt(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The first ``limit`` bytes of the answer; the rest is read and dropped (so the
+    connection can serve the next request) unless it is long."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = await response.content.read(limit - len(data))
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    drained = 0
+    while drained < _DRAIN_LIMIT:
+        chunk = await response.content.read(65536)
+        if not chunk:
+            return bytes(data)
+        drained += len(chunk)
+    response.close()
+    return bytes(data)
+
+
 def make_client(policy: DestinationPolicy, max_connections: int = 100) -> httpx.AsyncClient:
     """An asynchronous client reaching only what ``policy`` allows, with up to
-    ``max_connections`` connections kept alive between requests.
-
-    Received cookies are never kept: every delivery is independent, and one receiver must
-    not be able to plant a cookie that a later delivery (maybe another user's) would send.
-    """
-    ssl_context = httpx.create_ssl_context(trust_env=False)
+    ``max_connections`` connections kept alive between requests (cookies never kept)."""
 
     def session() -> aiohttp.ClientSession:
-        # Made on first use, inside the running event loop (aiohttp requires one).
-        connector = _PolicyConnector(
-            policy, limit=max_connections, limit_per_host=0, ssl=ssl_context
-        )
-        return aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-        )
+        return _guarded_session(policy, max_connections)
 
     client = httpx.AsyncClient(
         transport=_ReportingTransport(client=session), follow_redirects=False, trust_env=False

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from netpulse.models.request import ExecutionRequest
     from netpulse.models.webhook import WebhookConfig
+    from netpulse.net.client import GuardedSender
     from netpulse.net.ssrf import DestinationPolicy
     from netpulse.webhooks.store import JobSnapshot
 
@@ -126,12 +127,18 @@ class DeliveryContext:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Ed25519 keys (``whsk_``) each event is also signed with (``v1a``).
     signing_keys: list[str] = field(default_factory=list)
+    #: The service's bare-aiohttp sender on the same guard (``net.client.GuardedSender``):
+    #: the built-in caller's fast path; other callers use ``http``.
+    sender: GuardedSender | None = None
 
 
 class BaseWebHookCaller:
     """Base class of webhook callers; subclasses set ``webhook_name`` and implement ``call``."""
 
     webhook_name: ClassVar[str] = ""
+    #: False: the caller never reads ``req``; the service then passes None instead of
+    #: rebuilding the request from its stored form for each attempt.
+    uses_request: ClassVar[bool] = True
 
     def __init__(self, webhook: WebhookConfig) -> None:
         self.webhook = webhook

@@ -119,26 +119,39 @@ def test_a_caller_gets_typed_values_each_given_once(private_redis: str, inspecti
     assert lent.isdisjoint(kwargs), "a value given both in context and as an argument"
 
 
-def test_a_stored_record_that_does_not_validate_fails_with_a_reason(
-    private_redis: str, receiver: Receiver
-) -> None:
-    conn = Redis.from_url(private_redis)
-    req = request_with_webhook({"url": receiver.url("/unreadable")})
-    delivery_id = record_success(conn, str(uuid.uuid4()), req)
-    assert delivery_id is not None
-    # A request this version cannot read (as if written by another version, or damaged).
+def _damage_request(conn: Redis, delivery_id: str) -> None:
+    """Make the stored request one this version cannot read (as if written by another
+    version, or damaged)."""
     key = store.delivery_key(delivery_id)
     delivery = store.Delivery.from_hash(conn.hgetall(key))
     delivery.req = {**delivery.req, "connection_args": "NOT-AN-OBJECT-SECRET"}
     conn.hset(key, mapping=delivery.to_hash())
+
+
+def test_a_stored_record_that_does_not_validate_fails_with_a_reason(
+    private_redis: str, receiver: Receiver, inspecting: Any
+) -> None:
+    conn = Redis.from_url(private_redis)
+    # A caller that reads the request cannot be given it: the delivery fails and says why.
+    req = request_with_webhook({"name": "inspecting", "url": receiver.url("/unreadable")})
+    delivery_id = record_success(conn, str(uuid.uuid4()), req)
+    assert delivery_id is not None
+    _damage_request(conn, delivery_id)
+    # The built-in caller never reads the request: its event is delivered all the same.
+    plain = request_with_webhook({"url": receiver.url("/plain")})
+    plain_id = record_success(conn, str(uuid.uuid4()), plain)
+    assert plain_id is not None
+    _damage_request(conn, plain_id)
     with delivery_service(load_settings(redis={"url": private_redis})):
         view = wait_final(conn, delivery_id)
+        assert wait_final(conn, plain_id)["state"] == store.SUCCEEDED
     assert view["state"] == store.FAILED
     [attempt] = view["attempt_log"]
     assert attempt["error"].startswith("webhook cannot be delivered: stored ExecutionRequest")
     assert "connection_args" in attempt["error"]
     assert "NOT-AN-OBJECT-SECRET" not in attempt["error"]  # values are not quoted
-    assert receiver.on("/unreadable") == []
+    assert inspecting.seen == [] and receiver.on("/unreadable") == []
+    assert len(receiver.on("/plain")) == 1
 
 
 DELIVER_ONE = textwrap.dedent(

@@ -24,7 +24,7 @@ from netpulse import __version__
 from netpulse.config import Settings
 from netpulse.models.request import STORED, ExecutionRequest
 from netpulse.models.webhook import WebhookConfig
-from netpulse.net.client import make_client, short_reason
+from netpulse.net.client import GuardedSender, make_client, short_reason
 from netpulse.net.ssrf import DestinationPolicy
 from netpulse.registry import PluginError
 from netpulse.runtime.outage import OutageLog, is_outage
@@ -76,6 +76,8 @@ class DeliveryService:
         self.signing_keys = [k.get_secret_value() for k in cfg.asymmetric_signing_keys]
         # Every caller sends through this client: the policy is applied to each connection.
         self.http = make_client(self.policy, cfg.max_in_flight)
+        # The built-in caller's path: bare aiohttp on the same guard.
+        self.sender = GuardedSender(self.policy, cfg.max_in_flight)
         self.notices = EndpointNotices(settings)
         self.journal = OutcomeJournal(
             redis,
@@ -152,6 +154,7 @@ class DeliveryService:
                     self.journal.backlog,
                 )
             await self.http.aclose()
+            await self.sender.aclose()
             await self.notices.close()
             log.info("webhook delivery service stopped")
 
@@ -395,16 +398,15 @@ class DeliveryService:
             # Checked against its driver when it was submitted: read back as stored, so this
             # process never loads a driver plugin (models.plugins). The caller gets this
             # model, never the raw dict.
-            # An event about no job (``endpoint.*``) has no request.
-            req = (
-                ExecutionRequest.model_validate(
+            caller_class = callers.get(delivery.caller)
+            # An event about no job (``endpoint.*``) has no request; a caller that never
+            # reads it (the built-in one) does not get it rebuilt.
+            req = None
+            if delivery.req and caller_class.uses_request:
+                req = ExecutionRequest.model_validate(
                     {**delivery.req, "webhook": webhook}, context=STORED
                 )
-                if delivery.req
-                else None
-            )
             event = json.loads(delivery.body)
-            caller_class = callers.get(delivery.caller)
         except (ValidationError, json.JSONDecodeError, PluginError, SealError) as exc:
             # A record this version cannot read (or a caller no longer installed): no attempt
             # can succeed, so the delivery fails now and says why.
@@ -429,6 +431,7 @@ class DeliveryService:
             user_agent=USER_AGENT,
             http=self.http,
             signing_keys=self.signing_keys,
+            sender=self.sender,
         )
         try:
             caller = caller_class(webhook)
