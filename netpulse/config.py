@@ -149,6 +149,13 @@ class WebhookSettings(BaseModel):
     lease_seconds: float = Field(
         180.0, ge=5, description="A claimed delivery returns to the queue after this long."
     )
+    niceness: int = Field(
+        0,
+        ge=0,
+        le=19,
+        description="The delivery process's CPU niceness: above 0, device workers go first "
+        "when CPU is short, and events wait (each level adds latency under load).",
+    )
     endpoints: list[EndpointSpec] = Field(
         default_factory=list,
         description="Endpoints kept in this file (GitOps), each with its own `id`; the API "

@@ -33,10 +33,6 @@ app.add_typer(key_app, name="key")
 app.add_typer(detached_app, name="detached")
 app.command("exec")(exec_command)
 
-#: How much lower the webhook delivery service's CPU priority is than the device workers'.
-DELIVERY_NICENESS = 5
-
-
 _settings = settings_or_exit
 
 
@@ -158,8 +154,8 @@ def worker_webhooks() -> None:
 
     settings = _settings()
     _logging(settings.log_level)
-    # Notifications must never slow device work: when CPU is short, device workers go first.
-    os.nice(DELIVERY_NICENESS)
+    if settings.webhooks.niceness:  # when CPU is short, device workers go first
+        os.nice(settings.webhooks.niceness)
 
     async def main() -> None:
         stop = asyncio.Event()
