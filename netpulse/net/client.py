@@ -33,6 +33,7 @@ log, whatever layer (httpx, aiohttp, the operating system) reported it.
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import ipaddress
 import re
@@ -214,7 +215,8 @@ class GuardedSender:
             self._session = _guarded_session(self._policy, self._max_connections)
         if auth is not None:  # as httpx's auth: it replaces an Authorization header
             headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            headers["Authorization"] = aiohttp.BasicAuth(*auth).encode()
+            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers["Authorization"] = f"Basic {credentials}"  # UTF-8, as httpx sends it
         holder: list[str] = []
         token = _peer.set(holder)
         try:

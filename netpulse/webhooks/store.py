@@ -29,6 +29,8 @@ Endpoints (standing subscriptions, ``netpulse.webhooks.endpoints``):
 - ``endpoints:version``   counter raised on every change of an endpoint or of its state, so
                           processes re-read the endpoints only when they changed;
 - ``disabled``            set of disabled endpoint ids (the record script holds their events);
+- ``failing``             set of endpoint ids with a failed delivery since their last success
+                          (only their successes are reported to the health script);
 - ``ep:<endpoint>``       hash, the endpoint's health (failing since, failed deliveries, held);
 - ``held:<endpoint>``     sorted set delivery -> time held, the events kept while disabled;
 - ``rate:<endpoint>``     the next free send slot of a rate-limited endpoint (GCRA).
@@ -39,11 +41,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-import weakref
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
+
+from netpulse.runtime.scripts import PipelinedScript
+from netpulse.runtime.scripts import load as load_scripts
 
 PREFIX = "netpulse:wh:"
 DUE_ORIGINS = PREFIX + "due-origins"
@@ -54,6 +58,7 @@ STATS = PREFIX + "stats"
 ENDPOINTS = PREFIX + "endpoints"
 ENDPOINTS_VERSION = PREFIX + "endpoints:version"
 DISABLED = PREFIX + "disabled"
+FAILING = PREFIX + "failing"
 
 
 class DeliveryState(StrEnum):
@@ -237,6 +242,26 @@ local until_ = tonumber(ARGV[1]) + tonumber(ARGV[2])
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], until_, id) end
 reindex(KEYS[1], KEYS[2], ARGV[4])
 return ids
+"""
+)
+
+#: The same, returning each leased delivery's record with it (one round trip instead of a
+#: claim and a read: the delivery service's path from an event to its attempt).
+#: KEYS: origin's due set, origin index. ARGV: now, lease seconds, N, origin tag, the
+#: delivery key prefix. Returns {id1, record1, id2, record2, ...} (a record as HGETALL).
+CLAIM_RECORDS_SCRIPT = (
+    _HELPERS
+    + """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local until_ = tonumber(ARGV[1]) + tonumber(ARGV[2])
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], until_, id)
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGETALL', ARGV[5] .. id)
+end
+reindex(KEYS[1], KEYS[2], ARGV[4])
+return out
 """
 )
 
@@ -568,6 +593,50 @@ class AttemptChange:
         return fields
 
 
+def new_delivery_fields(
+    *,
+    delivery_id: str,
+    job_id: str,
+    event_type: str,
+    caller: str,
+    url: str,
+    webhook_json: str,
+    req_json: str,
+    job_json: str,
+    body: bytes,
+    now: float,
+    endpoint_id: str = "",
+    max_per_second: float | None = None,
+) -> dict[str, Any]:
+    """The stored fields of a new delivery (as :meth:`Delivery.to_hash` of
+    :meth:`Delivery.new`), from parts already encoded once per event."""
+    webhook_id = webhook_id_of(job_id)
+    if endpoint_id:
+        webhook_id = f"{webhook_id}_{endpoint_id}"
+    return {
+        "id": delivery_id,
+        "webhook_id": webhook_id,
+        "job_id": job_id,
+        "event_type": event_type,
+        "caller": caller,
+        "url": url,
+        "state": str(PENDING),
+        "created_at": now,
+        "attempts": 0,
+        "retries_done": 0,
+        "next_at": now,
+        "updated_at": now,
+        "last_status_code": "",
+        "last_error": "",
+        "webhook": webhook_json,
+        "req": req_json,
+        "job": job_json,
+        "body": body,
+        "endpoint": endpoint_id,
+        "max_per_second": "" if max_per_second is None else max_per_second,
+    }
+
+
 def redelivery_fields(now: float) -> dict[str, str | int | float]:
     """What a redelivery resets: pending, a fresh retry budget, due now."""
     return {"state": str(PENDING), "retries_done": 0, "next_at": now}
@@ -589,38 +658,50 @@ class Scripts:
     """
 
     def __init__(self, conn: Any) -> None:
-        self._record = conn.register_script(RECORD_SCRIPT)
-        self._schedule = conn.register_script(SCHEDULE_SCRIPT)
-        self._renew = conn.register_script(RENEW_SCRIPT)
-        self._claim = conn.register_script(CLAIM_SCRIPT)
-        self._finish = conn.register_script(FINISH_SCRIPT)
-        self._drop = conn.register_script(DROP_SCRIPT)
+        self._record = PipelinedScript(conn, RECORD_SCRIPT)
+        self._schedule = PipelinedScript(conn, SCHEDULE_SCRIPT)
+        self._renew = PipelinedScript(conn, RENEW_SCRIPT)
+        self._claim = PipelinedScript(conn, CLAIM_SCRIPT)
+        self._claim_records = PipelinedScript(conn, CLAIM_RECORDS_SCRIPT)
+        self._finish = PipelinedScript(conn, FINISH_SCRIPT)
+        self._drop = PipelinedScript(conn, DROP_SCRIPT)
+        self.all = [
+            self._record,
+            self._schedule,
+            self._renew,
+            self._claim,
+            self._claim_records,
+            self._finish,
+            self._drop,
+        ]
 
     def record(self, delivery: Delivery, tag: str, retention: int, client: Any = None) -> Any:
         """Store a new delivery unless its event was recorded for its destination already
         (returns 0); 2 when it is held (its endpoint is disabled), else 1."""
-        endpoint = delivery.endpoint_id
+        return self.record_fields(delivery.to_hash(), tag, retention, client)
+
+    def record_fields(
+        self, fields: dict[str, Any], tag: str, retention: int, client: Any = None
+    ) -> Any:
+        """:meth:`record` from a new delivery's stored fields (:func:`new_delivery_fields`:
+        the outbox builds them without a :class:`Delivery`, sharing the event's encoded
+        parts between its destinations)."""
+        delivery_id, job_id, endpoint = fields["id"], fields["job_id"], fields["endpoint"]
+        unique = f"{job_id}@{endpoint}" if endpoint else job_id
         return self._record(
             keys=[
-                final_key(delivery.unique_key),
-                delivery_key(delivery.id),
+                final_key(unique),
+                delivery_key(delivery_id),
                 due_key(tag),
                 DUE_ORIGINS,
                 ALL,
-                job_key(delivery.job_id),
+                job_key(job_id),
                 WAKE,
                 DISABLED,
                 held_key(endpoint or "-"),
                 endpoint_health_key(endpoint or "-"),
             ],
-            args=[
-                delivery.id,
-                delivery.created_at,
-                retention,
-                tag,
-                endpoint,
-                *_flat(delivery.to_hash()),
-            ],
+            args=[delivery_id, fields["created_at"], retention, tag, endpoint, *_flat(fields)],
             client=client,
         )
 
@@ -638,6 +719,17 @@ class Scripts:
     def renew(self, tag: str, until: float, delivery_ids: list[str], client: Any = None) -> Any:
         """Extend the leases of deliveries still held, to ``until``."""
         return self._renew(keys=[due_key(tag)], args=[until, *delivery_ids], client=client)
+
+    def claim_records(
+        self, tag: str, now: float, lease: float, budget: int, client: Any = None
+    ) -> Any:
+        """Lease up to ``budget`` due deliveries of the origin; a flat reply of ids and their
+        records (:func:`claimed_records` reads it)."""
+        return self._claim_records(
+            keys=[due_key(tag), DUE_ORIGINS],
+            args=[now, lease, budget, tag, delivery_key("")],
+            client=client,
+        )
 
     def claim(self, tag: str, now: float, lease: float, budget: int, client: Any = None) -> Any:
         """Lease up to ``budget`` due deliveries of the origin; their ids."""
@@ -675,12 +767,31 @@ class Scripts:
         return self._drop(keys=[due_key(tag), DUE_ORIGINS], args=[delivery_id, tag], client=client)
 
 
-_SCRIPTS: weakref.WeakKeyDictionary[Any, Scripts] = weakref.WeakKeyDictionary()
+def claimed_records(reply: Any) -> list[tuple[str, dict[bytes, bytes]]]:
+    """``claim_records``' reply as (delivery id, record) pairs; a record that expired is an
+    empty dict."""
+    pairs = []
+    for index in range(0, len(reply), 2):
+        raw_id, flat = reply[index], reply[index + 1]
+        record = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+        pairs.append((raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id), record))
+    return pairs
 
 
 def scripts(conn: Any) -> Scripts:
-    """The :class:`Scripts` of ``conn``, registered on first use (as rq's ``scripts.py``)."""
-    found = _SCRIPTS.get(conn)
+    """The :class:`Scripts` of ``conn``, registered on first use (as rq's ``scripts.py``);
+    on a synchronous connection also loaded into Redis then (pipelines run them by
+    ``EVALSHA``: ``runtime.scripts``). An asyncio connection's are loaded by its user
+    (``await runtime.scripts.aload(conn, found.all)``). Kept on the connection object, so
+    they go with it (a weak-keyed map would keep it alive: the scripts refer to it)."""
+    found: Scripts | None = getattr(conn, "_netpulse_delivery_scripts", None)
     if found is None:
-        found = _SCRIPTS[conn] = Scripts(conn)
+        found = Scripts(conn)
+        if not _is_async(conn):
+            load_scripts(conn, found.all)
+        conn._netpulse_delivery_scripts = found
     return found
+
+
+def _is_async(conn: Any) -> bool:
+    return type(conn).__module__.startswith("redis.asyncio")

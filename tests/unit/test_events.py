@@ -61,3 +61,33 @@ def test_large_output_is_cut_and_says_so() -> None:
 
 def test_encoding_is_compact_json() -> None:
     assert encode({"a": 1, "b": [1, 2]}) == b'{"a":1,"b":[1,2]}'
+
+
+def test_a_new_deliverys_fields_are_those_of_its_record() -> None:
+    """The outbox builds a delivery's stored fields without a Delivery (one encoding per
+    event); they must be exactly what Delivery.new(...).to_hash() stores."""
+    import json
+    from dataclasses import asdict
+
+    from netpulse.webhooks import store
+
+    snapshot = store.JobSnapshot(
+        id="j", status="finished", created_at=None, started_at=None, ended_at=None, meta={"a": 1}
+    )
+    common = {
+        "delivery_id": "dlv_00000000_x",
+        "job_id": "j",
+        "event_type": "job.completed",
+        "caller": "basic",
+        "url": "http://h/x",
+        "webhook_json": '{"url": "http://h/x"}',
+        "body": b"{}",
+        "now": 12.5,
+        "endpoint_id": "ep_1",
+        "max_per_second": 2.0,
+    }
+    built = store.Delivery.new(**common, req={"r": 1}, job=snapshot).to_hash()
+    direct = store.new_delivery_fields(
+        **common, req_json=json.dumps({"r": 1}), job_json=json.dumps(asdict(snapshot))
+    )
+    assert direct == built

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from netpulse.runtime.scripts import aload as aload_scripts
 from netpulse.webhooks import store
 from netpulse.webhooks.delivery.metrics import LATENCY_BUCKETS
 from netpulse.webhooks.endpoints import health
@@ -77,6 +79,9 @@ class EndpointPolicy:
     disable_after_seconds: float
     disable_after_failed: int
     notify: Callable[[str, str], None]
+    #: whether the endpoint was failing when last looked at (only then is a success
+    #: reported: it may be the recovery)
+    is_failing: Callable[[str], bool]
 
 
 class OutcomeJournal:
@@ -149,7 +154,14 @@ class OutcomeJournal:
                     client=pipe,
                 )
                 queued += 1
-                if record.endpoint_id and self.endpoints is not None:
+                if (
+                    record.endpoint_id
+                    and self.endpoints is not None
+                    and (
+                        record.health_outcome != health.Outcome.SUCCESS
+                        or self.endpoints.is_failing(record.endpoint_id)
+                    )
+                ):
                     await self.health_scripts.outcome(
                         record.endpoint_id,
                         record.health_outcome,
@@ -173,6 +185,12 @@ class OutcomeJournal:
         except asyncio.CancelledError:
             self._pending[:0] = batch  # not known to be written: keep it for the next flush
             raise
+        except NoScriptError:
+            # Redis restarted and forgot the scripts: load them, write the batch again.
+            self._pending[:0] = batch
+            await aload_scripts(self.redis, [*self.scripts.all, *self.health_scripts.all])
+            self._ready.set()
+            return True
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             log.warning(
                 "could not write %d attempt outcome(s) to Redis (%s: %s); retrying",

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis import asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from netpulse import __version__
 from netpulse.config import Settings
@@ -28,6 +28,7 @@ from netpulse.net.client import GuardedSender, make_client, short_reason
 from netpulse.net.ssrf import DestinationPolicy
 from netpulse.registry import PluginError
 from netpulse.runtime.outage import OutageLog, is_outage
+from netpulse.runtime.scripts import aload as aload_scripts
 from netpulse.security.sealing import SealError, open_webhook_dict
 from netpulse.webhooks import store
 from netpulse.webhooks.callers import (
@@ -86,11 +87,16 @@ class DeliveryService:
                 disable_after_seconds=cfg.endpoint_disable_after_seconds,
                 disable_after_failed=cfg.endpoint_disable_after_failed_deliveries,
                 notify=self.notices.send,
+                is_failing=lambda endpoint_id: endpoint_id in self._failing,
             ),
         )
         self.health = health.scripts(redis)
         #: endpoints disabled when this process last claimed (their deliveries are held)
         self._disabled: set[str] = set()
+        #: origins with new events since the last claim (from the wake list)
+        self._woken: set[str] = set()
+        #: endpoints failing when this process last claimed (their successes are reported)
+        self._failing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         #: Set when there may be something to claim: a new event (wake list), a destination
         #: with room again, or a stop request.
@@ -110,6 +116,7 @@ class DeliveryService:
     # -- the loop -----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        await self._load_scripts()
         log.info("webhook delivery service started (%s)", USER_AGENT)
         await self._migrate_legacy_due()
         helpers = [
@@ -129,6 +136,8 @@ class DeliveryService:
                             await asyncio.wait_for(self._kick.wait(), pause)
                     self._prune_if_due()
                     self._outage.recovered()
+                except NoScriptError:
+                    await self._load_scripts()  # Redis restarted and forgot them
                 except RedisError as exc:
                     # Redis restarting or unreachable: nothing is lost (deliveries live there).
                     self._redis_trouble("the delivery loop", exc)
@@ -157,6 +166,17 @@ class DeliveryService:
             await self.sender.aclose()
             await self.notices.close()
             log.info("webhook delivery service stopped")
+
+    async def _load_scripts(self) -> None:
+        """Load the scripts the pipelines run by ``EVALSHA`` (``runtime.scripts``): at start,
+        and again when Redis says it forgot them (it restarted)."""
+        while True:
+            try:
+                await aload_scripts(self.redis, [*self.scripts.all, *self.health.all])
+                return
+            except RedisError:
+                log.warning("Redis unavailable at start; retrying in 1 s", exc_info=True)
+                await asyncio.sleep(1)
 
     async def _migrate_legacy_due(self) -> None:
         """Earlier versions kept one due set for all origins: file its deliveries per origin."""
@@ -209,16 +229,25 @@ class DeliveryService:
                 popped = await self.redis.blpop([store.WAKE], timeout=1)
                 if not popped:
                     continue
+                # Kick first (the loop claims this origin while the rest is read), then
+                # take every other id waiting: one claim serves them all.
+                self._wake_for({store.filing_tag(store.members([popped[1]])[0])})
                 pipe = self.redis.pipeline(transaction=True)
                 pipe.lrange(store.WAKE, 0, -1)
                 pipe.delete(store.WAKE)
                 rest, _ = await pipe.execute()
-                tags = {store.filing_tag(i.decode()) for i in (popped[1], *rest)}
-                if any(self._could_claim(tag) for tag in tags):
-                    self._kick.set()
+                if rest:
+                    self._wake_for({store.filing_tag(i.decode()) for i in rest})
             except RedisError as exc:
                 self._redis_trouble("waiting for new events", exc)
                 await asyncio.sleep(1)
+
+    def _wake_for(self, tags: set[str]) -> None:
+        """New events for these origins: note them for the loop's next claim, and kick it
+        if one of them could be claimed now."""
+        self._woken |= tags
+        if any(self._could_claim(tag) for tag in tags):
+            self._kick.set()
 
     def _redis_trouble(self, where: str, exc: RedisError) -> None:
         """An outage is said once (and its end once); any other Redis error with its trace."""
@@ -246,20 +275,19 @@ class DeliveryService:
         if free <= 0:
             return 1.0  # a finishing delivery kicks the loop
         now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrangebyscore(store.DUE_ORIGINS, "-inf", now)
-        pipe.smembers(store.DISABLED)
-        due, disabled = await pipe.execute()
-        tags = store.members(due)
-        self._disabled = set(store.members(disabled))
-        plan, retry_at = self._plan_claims(tags, free, now)
-        claimed: list[tuple[str, str]] = []
-        if plan:
+        claimed: list[tuple[str, str, dict[bytes, bytes]]] = []
+        woken, self._woken = self._woken, set()
+        if woken:
+            # Just woken for these origins: claim from them in the same round trip that
+            # reads the disabled endpoints (the next round looks at every due origin).
+            plan, _ = self._plan_claims(sorted(woken), free, now)
+            claimed = await self._claim(plan, now)
+        if not claimed:
             pipe = self.redis.pipeline(transaction=False)
-            for tag, budget in plan:
-                await self.scripts.claim(tag, now, cfg.lease_seconds, budget, client=pipe)
-            for (tag, _), ids in zip(plan, await pipe.execute(), strict=True):
-                claimed.extend((tag, raw_id.decode()) for raw_id in ids)
+            pipe.zrangebyscore(store.DUE_ORIGINS, "-inf", now)
+            due = (await pipe.execute())[0]
+            plan, retry_at = self._plan_claims(store.members(due), free, now)
+            claimed = await self._claim(plan, now)
         if not claimed:
             upcoming = await self.redis.zrangebyscore(
                 store.DUE_ORIGINS, f"({now}", "+inf", start=0, num=1, withscores=True
@@ -267,10 +295,7 @@ class DeliveryService:
             if upcoming:
                 retry_at = min(retry_at, float(upcoming[0][1]))
             return max(retry_at - time.time(), 0.001)
-        pipe = self.redis.pipeline(transaction=False)
-        for _, delivery_id in claimed:
-            pipe.hgetall(store.delivery_key(delivery_id))
-        for (tag, delivery_id), raw in zip(claimed, await pipe.execute(), strict=True):
+        for tag, delivery_id, raw in claimed:
             if delivery_id in self._held:
                 continue  # its lease ran out while Redis was unreachable; it is still ours
             self._held[delivery_id] = tag
@@ -279,6 +304,27 @@ class DeliveryService:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return 0.0
+
+    async def _claim(
+        self, plan: list[tuple[str, int]], now: float
+    ) -> list[tuple[str, str, dict[bytes, bytes]]]:
+        """Lease what ``plan`` says, with the records, and read which endpoints are disabled
+        (their deliveries are held, not sent): one round trip."""
+        if not plan:
+            return []
+        lease = self.settings.webhooks.lease_seconds
+        pipe = self.redis.pipeline(transaction=False)
+        for tag, budget in plan:
+            await self.scripts.claim_records(tag, now, lease, budget, client=pipe)
+        pipe.smembers(store.DISABLED)
+        pipe.smembers(store.FAILING)
+        *replies, disabled, failing = await pipe.execute()
+        self._disabled = set(store.members(disabled))
+        self._failing = set(store.members(failing))
+        claimed: list[tuple[str, str, dict[bytes, bytes]]] = []
+        for (tag, _), reply in zip(plan, replies, strict=True):
+            claimed.extend((tag, i, raw) for i, raw in store.claimed_records(reply))
+        return claimed
 
     def _plan_claims(
         self, due_tags: list[str], free: int, now: float
@@ -385,6 +431,9 @@ class DeliveryService:
         await self.scripts.schedule(delivery.id, tag, slot, only_if_due=True, client=pipe)
         pipe.hset(store.delivery_key(delivery.id), "rate_slot", slot)
         await pipe.execute()
+        # Claim it at its slot, not whenever the loop would look next (the loop may have
+        # computed its next look before this delivery was due later).
+        asyncio.get_running_loop().call_later(wait, self._kick.set)
         return False
 
     async def _run_caller(self, delivery: store.Delivery) -> AttemptOutcome:

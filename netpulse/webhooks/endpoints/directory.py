@@ -121,18 +121,18 @@ class _Cache:
 
 
 _CACHES: weakref.WeakKeyDictionary[Any, _Cache] = weakref.WeakKeyDictionary()
-_PLAIN: weakref.WeakKeyDictionary[Any, Redis] = weakref.WeakKeyDictionary()
 
 
 def plain(conn: Redis) -> Redis:
     """A client that runs commands now: a pipeline's own pool (events are often recorded
-    into a pipeline the caller executes)."""
+    into a pipeline the caller executes). Kept on the pool object, so it goes with it."""
     if not isinstance(conn, Pipeline):
         return conn
     pool = conn.connection_pool
-    client = _PLAIN.get(pool)
+    client: Redis | None = getattr(pool, "_netpulse_plain_client", None)
     if client is None:
-        client = _PLAIN[pool] = Redis(connection_pool=pool)
+        client = Redis(connection_pool=pool)
+        pool._netpulse_plain_client = client  # type: ignore[attr-defined]
     return client
 
 

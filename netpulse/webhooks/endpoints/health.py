@@ -21,7 +21,6 @@ machine) sees and changes the same state atomically:
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,6 +28,8 @@ from typing import Any
 
 from redis import Redis
 
+from netpulse.runtime.scripts import PipelinedScript
+from netpulse.runtime.scripts import load as load_scripts
 from netpulse.webhooks import store
 from netpulse.webhooks.endpoints.directory import bump_version
 
@@ -41,20 +42,23 @@ class Outcome(StrEnum):
     FAILED_DELIVERY = "failed_delivery"
 
 
-#: KEYS: endpoint's health, disabled set, endpoints version. ARGV: endpoint id, outcome,
-#: now, disable after seconds, disable after failed deliveries. Returns the notice to send
-#: ('disabled', 'recovered' or '').
+#: KEYS: endpoint's health, disabled set, endpoints version, failing set. ARGV: endpoint id,
+#: outcome, now, disable after seconds, disable after failed deliveries. Returns the notice
+#: to send ('disabled', 'recovered' or ''). Successes are reported only for endpoints in the
+#: failing set (a healthy endpoint's success changes nothing), failures always.
 OUTCOME_SCRIPT = """
 local now = tonumber(ARGV[3])
 if ARGV[2] == 'success' then
   local failing = redis.call('HGET', KEYS[1], 'failing')
   redis.call('HSET', KEYS[1], 'last_success_at', ARGV[3], 'failed_deliveries', 0)
   redis.call('HDEL', KEYS[1], 'failing_since', 'failing')
+  redis.call('SREM', KEYS[4], ARGV[1])
   if failing then return 'recovered' end
   return ''
 end
 redis.call('HSETNX', KEYS[1], 'failing_since', ARGV[3])
 redis.call('HSET', KEYS[1], 'last_failure_at', ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[1])
 local failed = tonumber(redis.call('HGET', KEYS[1], 'failed_deliveries') or '0')
 if ARGV[2] == 'failed_delivery' then
   failed = redis.call('HINCRBY', KEYS[1], 'failed_deliveries', 1)
@@ -179,10 +183,11 @@ class Scripts:
     """The endpoint scripts of one connection (sync or asyncio), registered once."""
 
     def __init__(self, conn: Any) -> None:
-        self._outcome = conn.register_script(OUTCOME_SCRIPT)
-        self._hold = conn.register_script(HOLD_SCRIPT)
-        self._release = conn.register_script(RELEASE_SCRIPT)
-        self._reserve = conn.register_script(RESERVE_SCRIPT)
+        self._outcome = PipelinedScript(conn, OUTCOME_SCRIPT)
+        self._hold = PipelinedScript(conn, HOLD_SCRIPT)
+        self._release = PipelinedScript(conn, RELEASE_SCRIPT)
+        self._reserve = PipelinedScript(conn, RESERVE_SCRIPT)
+        self.all = [self._outcome, self._hold, self._release, self._reserve]
 
     def outcome(
         self,
@@ -194,7 +199,12 @@ class Scripts:
         client: Any = None,
     ) -> Any:
         return self._outcome(
-            keys=[store.endpoint_health_key(endpoint_id), store.DISABLED, store.ENDPOINTS_VERSION],
+            keys=[
+                store.endpoint_health_key(endpoint_id),
+                store.DISABLED,
+                store.ENDPOINTS_VERSION,
+                store.FAILING,
+            ],
             args=[endpoint_id, str(outcome), now, disable_after_seconds, disable_after_failed],
             client=client,
         )
@@ -246,14 +256,15 @@ class Scripts:
         )
 
 
-_SCRIPTS: weakref.WeakKeyDictionary[Any, Scripts] = weakref.WeakKeyDictionary()
-
-
 def scripts(conn: Any) -> Scripts:
-    """The :class:`Scripts` of ``conn``, registered on first use."""
-    found = _SCRIPTS.get(conn)
+    """The :class:`Scripts` of ``conn``, registered on first use (and loaded, on a
+    synchronous connection; see ``store.scripts``), kept on the connection object."""
+    found: Scripts | None = getattr(conn, "_netpulse_health_scripts", None)
     if found is None:
-        found = _SCRIPTS[conn] = Scripts(conn)
+        found = Scripts(conn)
+        if not type(conn).__module__.startswith("redis.asyncio"):
+            load_scripts(conn, found.all)
+        conn._netpulse_health_scripts = found
     return found
 
 
@@ -319,6 +330,7 @@ def forget(conn: Redis, endpoint_id: str) -> None:
     let_held_go(conn, endpoint_id, send=False, reason="its endpoint was deleted")
     pipe = conn.pipeline(transaction=True)
     pipe.srem(store.DISABLED, endpoint_id)
+    pipe.srem(store.FAILING, endpoint_id)
     pipe.delete(
         store.endpoint_health_key(endpoint_id),
         store.held_key(endpoint_id),

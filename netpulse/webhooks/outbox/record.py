@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,8 @@ from redis.client import Pipeline
 from netpulse.config import Settings, get_settings
 from netpulse.models.job import DriverExecutionResult, JobError
 from netpulse.models.request import ExecutionRequest, is_secret_option
+from netpulse.runtime.scripts import NoScriptError
+from netpulse.runtime.scripts import load as load_scripts
 from netpulse.webhooks import events, store
 from netpulse.webhooks.endpoints import directory
 
@@ -214,7 +216,9 @@ def record_event(
     if not targets:
         return None
     now = time.time()
-    request = request_without_secrets(req) if req is not None else {}
+    # Encoded once per event, whatever the number of destinations.
+    req_json = json.dumps(request_without_secrets(req) if req is not None else {})
+    job_json = json.dumps(asdict(snapshot), default=str)
     bodies: dict[tuple[str, bool], bytes] = {}
     pipe = conn if isinstance(conn, Pipeline) else conn.pipeline(transaction=True)
     box = store.scripts(directory.plain(conn))
@@ -223,27 +227,44 @@ def record_event(
         body = bodies.get(target.shape)
         if body is None:
             body = bodies[target.shape] = events.encode(build(*target.shape))
-        delivery = store.Delivery.new(
+        fields = store.new_delivery_fields(
             delivery_id=store.new_delivery_id(target.origin),
             job_id=event_key,
             event_type=facts.event_type,
             caller=target.caller,
             url=target.url,
             webhook_json=target.webhook_json,
-            req=request,
-            job=snapshot,
+            req_json=req_json,
+            job_json=job_json,
             body=body,
             now=now,
             endpoint_id=target.endpoint_id,
             max_per_second=target.max_per_second,
         )
         if not target.endpoint_id:
-            own_id = delivery.id
+            own_id = fields["id"]
         tag = store.origin_tag(target.origin)
-        box.record(delivery, tag, settings.webhooks.retention_seconds, pipe)
+        box.record_fields(fields, tag, settings.webhooks.retention_seconds, pipe)
     if pipe is conn:
         return own_id
-    results = pipe.execute()
+    try:
+        results = pipe.execute()
+    except NoScriptError:
+        # Redis restarted (and forgot its scripts) since this process loaded them: load
+        # them again and record again (each delivery is recorded once whatever happens).
+        load_scripts(directory.plain(conn), box.all)
+        pipe.reset()
+        return record_event(
+            conn,
+            event_key=event_key,
+            req=req,
+            facts=facts,
+            build=build,
+            snapshot=snapshot,
+            own=own,
+            always=always,
+            settings=settings,
+        )
     if own_id is not None and not results[0]:
         return None
     return own_id
