@@ -1,9 +1,16 @@
-"""Webhook benchmarks (issue 3): latency, sustained delivery, isolation, fairness.
+"""Webhook benchmarks (issue 3): latency, sustained delivery, isolation, fairness; and
+webhook endpoints (issue 15): fan-out, payload template cost, latency with subscriptions.
 
     cd /work/main && .venv/bin/python bench/webhooks.py [--latency-jobs 200]
         [--sustained-events 10000] [--throughput-jobs 200] [--isolation-rounds 5]
         [--fairness-jobs 800] [--fairness-seconds 40] [--fairness-rate 10]
+        [--endpoints 10] [--fanout-events 2000] [--template-deliveries 3000]
+        [--template-rounds 8] [--endpoint-latency-jobs 200]
         [--workers 8] [--only NAME ...] [--no-write]
+
+    cd /work/main && .venv/bin/python bench/webhooks.py --only fanout template endpoint_latency
+
+The run first waits (bounded) for the machine's 1-minute load to fall to LOAD_LIMIT.
 
 Every section runs on a fresh stack (private redis, controller, FIFO pool, delivery service),
 so pending retries of one section cannot disturb the next. The receiver is bench/receiver.py
@@ -32,6 +39,20 @@ round-robin over --devices closed ports.
    service's max_in_flight, 256), then --fairness-rate jobs/s for --fairness-seconds, long
    enough to span the hanging origin's back-off (30 s) and first retries (5 s). Reports the
    max delay (arrival - job end) of the healthy ones. Target: every one within 1 s.
+5. fanout: --endpoints endpoints (``POST /webhooks/endpoints``, no filter: every job event)
+   to distinct paths of the healthy receiver; N events recorded as in ``sustained``, each
+   with its own webhook too, so N * (endpoints + 1) deliveries, each its own webhook-id
+   (``msg_<job hex>_<endpoint id>`` for an endpoint's). Rate = distinct deliveries received
+   / (last arrival - first record); none may be lost, duplicated or sent to another
+   endpoint's path. Target: >= 1,500 deliveries/s.
+6. template: the delivery service's CPU per delivery (/proc) for runs of deliveries to an
+   endpoint with a Slack-like payload template vs the same without one (two endpoints told
+   apart by a ``hosts`` filter; events without a webhook of their own), alternated A B / B A
+   for --template-rounds rounds; median of the per-round differences. Cross-check: the CPU
+   time of ``render_body`` in this process (timeit). Target: <= 0.3 ms more per delivery.
+7. endpoint_latency: as ``latency``, with --endpoints endpoints subscribed to every event;
+   median and p99 of job end -> arrival of the endpoint deliveries and of the job's own
+   webhook, and a control run without endpoints on the same stack. Target: median < 20 ms.
 """
 
 from __future__ import annotations
@@ -48,7 +69,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bench.common as common
 from bench.common import (
+    LOAD_LIMIT,
     HookReceiver,
     Stack,
     cpu_seconds,
@@ -57,12 +80,15 @@ from bench.common import (
     parse_ts,
     percentile,
     table,
+    wait_for_quiet,
     write_section,
 )
 from netpulse.runtime.ports import free_ports
 from netpulse.webhooks import store
 
-SECTIONS = ("latency", "sustained", "isolation", "fairness")
+#: The webhook endpoint sections (issue 15); the others are issue 3's.
+ENDPOINT_SECTIONS = ("fanout", "template", "endpoint_latency")
+SECTIONS = ("latency", "sustained", "isolation", "fairness", *ENDPOINT_SECTIONS)
 
 
 def webhook_id(job_id: str) -> str:
@@ -142,13 +168,24 @@ def warm_up_job(stack: Stack, rx: HookReceiver, closed: ClosedPorts, deliveries:
 
 
 def latency_jobs(
-    stack: Stack, rx: HookReceiver, closed: ClosedPorts, n: int, path: str, per_job: int = 1
+    stack: Stack,
+    rx: HookReceiver,
+    closed: ClosedPorts,
+    n: int,
+    path: str,
+    per_job: int = 1,
+    rate: float = 0,
 ) -> tuple[list[dict[str, Any]], list[tuple[str | None, float, str]], float]:
-    """Submit ``n`` fast-failing jobs one after another, each with a webhook to ``path`` of
-    the healthy receiver; wait for the jobs and for ``n * per_job`` deliveries (bounded).
-    Returns the jobs, the receiver's records and the submission rate (jobs/s)."""
+    """Submit ``n`` fast-failing jobs one after another (or ``rate`` per second), each with
+    a webhook to ``path`` of the healthy receiver; wait for the jobs and for ``n * per_job``
+    deliveries (bounded). Returns the jobs, the receiver's records and the submission rate
+    (jobs/s)."""
     started = time.monotonic()
-    ids = [stack.submit(failing_job(closed(), {"url": rx.url(path)}))["id"] for _ in range(n)]
+    ids = []
+    for i in range(n):
+        if rate:
+            time.sleep(max(0.0, started + i / rate - time.monotonic()))
+        ids.append(stack.submit(failing_job(closed(), {"url": rx.url(path)}))["id"])
     submit_s = time.monotonic() - started
     jobs = fetch_jobs(stack, ids)
     return jobs, rx.wait_count(n * per_job, 60), n / submit_s
@@ -572,13 +609,31 @@ def bench_fanout(args: argparse.Namespace) -> dict[str, Any]:
         f"({n * (k + 1)} deliveries)"
     )
     load = os.getloadavg()[0]
+    control: dict[str, Any] = {}
     with HookReceiver() as rx, Stack(fifo_workers=1) as stack:
         assert stack.redis is not None and stack.delivery is not None and rx.child is not None
+        warm = min(500, n)
+        if args.fanout_control:
+            # Control: as many deliveries, each event to its own webhook only (no endpoint
+            # yet), on the same stack: what the service does per delivery without fan-out.
+            target = successes(stack) + warm
+            record_events(stack, rx.url("/warm"), warm)
+            wait_successes(stack, target, 60)
+            total = n * (k + 1)
+            target = successes(stack) + total
+            cpu0_service = cpu_seconds(stack.delivery.pid)
+            _, started = record_events(stack, rx.url("/control"), total)
+            control["drained_in_time"] = wait_successes(stack, target, args.fanout_timeout)
+            control["rate"] = total / (time.time() - started)
+            control["cpu_ms"] = (cpu_seconds(stack.delivery.pid) - cpu0_service) * 1000 / total
+            log(
+                f"  control: {total} deliveries without endpoints at {control['rate']:.0f}/s, "
+                f"{control['cpu_ms']:.3f} ms of delivery service CPU each"
+            )
         made = create_endpoints(
             stack, [{"url": rx.url(f"/ep{i}"), "description": f"bench {i}"} for i in range(k)]
         )
         paths = {e["id"]: f"/ep{i}" for i, e in enumerate(made)}
-        warm = min(500, n)
         target = successes(stack) + warm * (k + 1)
         record_events(stack, rx.url("/warm"), warm)
         if not wait_successes(stack, target, 60):
@@ -641,11 +696,13 @@ def bench_fanout(args: argparse.Namespace) -> dict[str, Any]:
         "rate_end_to_end": len(distinct) / (times[-1] - started) if times else float("nan"),
         "rate_drain": len(got) / (times[-1] - times[0]) if len(times) > 1 else float("nan"),
         "seconds": times[-1] - started if times else float("nan"),
+        "rate_counter": total / busy_s,
         "cpu_ms_per_delivery": {name: s * 1000 / max(len(got), 1) for name, s in cpu.items()},
         "cores": {name: s / busy_s for name, s in cpu.items()},
         "redis_calls": calls,
         "unexpected_errors": service_log.count("unexpected error; it returns after its lease"),
         "load": load,
+        "control": control,
     }
 
 
@@ -775,65 +832,92 @@ def bench_template(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def fanout_latencies(
+    jobs: list[dict[str, Any]], records: list[Record], endpoint_ids: list[str]
+) -> dict[str, Any]:
+    """Job end -> arrival (ms) of each job's own webhook and of its endpoint deliveries."""
+    arrivals = {r[0]: r[1] for r in records}
+    own: list[float] = []
+    endpoint: list[float] = []
+    last: list[float] = []  # per job: the last of its deliveries
+    missing = 0
+    for job in jobs:
+        end = parse_ts(job["ended_at"])
+        own_id = webhook_id(job["id"])
+        if own_id in arrivals:
+            own.append((arrivals[own_id] - end) * 1000)
+        ep_ids = [endpoint_webhook_id(job["id"], e) for e in endpoint_ids]
+        got = [(arrivals[w] - end) * 1000 for w in ep_ids if w in arrivals]
+        endpoint.extend(got)
+        missing += len(ep_ids) + 1 - len(got) - (own_id in arrivals)
+        if own_id in arrivals and len(got) == len(ep_ids):
+            last.append(max([own[-1], *got]))
+    nan = float("nan")
+    first = min(parse_ts(j["enqueued_at"]) for j in jobs)
+    return {
+        "own_median": median(own) if own else nan,
+        "own_p99": percentile(own, 99),
+        "endpoint_median": median(endpoint) if endpoint else nan,
+        "endpoint_p99": percentile(endpoint, 99),
+        "endpoint_max": max(endpoint) if endpoint else nan,
+        "endpoint_count": len(endpoint),
+        "last_median": median(last) if last else nan,
+        "last_p99": percentile(last, 99),
+        "missing": missing,
+        "duplicates": len(records) - len({r[0] for r in records}),
+        "jobs_per_s": len(jobs) / (max(parse_ts(j["ended_at"]) for j in jobs) - first),
+        "statuses": sorted({j["status"] for j in jobs}),
+    }
+
+
 def bench_endpoint_latency(args: argparse.Namespace) -> dict[str, Any]:
-    n, k = args.endpoint_latency_jobs, args.endpoints
+    n, k, rate = args.endpoint_latency_jobs, args.endpoints, args.endpoint_latency_rate
     log(
         f"endpoint_latency: {n} fast-failing jobs with a webhook of their own, then {n} more "
         f"with {k} endpoints subscribed to every event"
+        + (f", then {n} more submitted at {rate:g} jobs/s" if rate else "")
     )
     load = os.getloadavg()[0]
+    runs: dict[str, dict[str, Any]] = {}
     with HookReceiver() as rx, Stack(fifo_workers=args.workers) as stack:
         closed = ClosedPorts(args.devices)
+
+        def run(name: str, path: str, endpoint_ids: list[str], pace: float = 0) -> None:
+            assert stack.delivery is not None
+            loadavg = os.getloadavg()[0]
+            cpu0, fifo0 = cpu_seconds(stack.delivery.pid), stack.fifo_cpu_seconds()
+            started = time.monotonic()
+            jobs, records, submit_rate = latency_jobs(
+                stack, rx, closed, n, path, 1 + len(endpoint_ids), pace
+            )
+            wall = time.monotonic() - started
+            time.sleep(0.3)  # let the workers reap their last work-horses
+            result = fanout_latencies(jobs, records, endpoint_ids)
+            result.update(
+                submit_rate=submit_rate,
+                delivery_cores=(cpu_seconds(stack.delivery.pid) - cpu0) / wall,
+                fifo_cores=(stack.fifo_cpu_seconds() - fifo0) / wall,
+                load=loadavg,
+            )
+            runs[name] = result
+            log(
+                f"  {name}: own webhook median {result['own_median']:.1f} ms, endpoint "
+                f"deliveries median {result['endpoint_median']:.1f} ms; "
+                f"{result['jobs_per_s']:.0f} jobs/s"
+            )
+
         warm_up_job(stack, rx, closed)
-        base_jobs, base_records, _ = latency_jobs(stack, rx, closed, n, "/base")
+        run("control", "/base", [])
         made = create_endpoints(
             stack, [{"url": rx.url(f"/ep{i}"), "description": f"bench {i}"} for i in range(k)]
         )
         warm_up_job(stack, rx, closed, 1 + k)
-        jobs, records, submit_rate = latency_jobs(stack, rx, closed, n, "/own", 1 + k)
-    base_arrivals = {r[0]: r[1] for r in base_records}
-    base = [
-        (base_arrivals[webhook_id(j["id"])] - parse_ts(j["ended_at"])) * 1000
-        for j in base_jobs
-        if webhook_id(j["id"]) in base_arrivals
-    ]
-    arrivals = {r[0]: r[1] for r in records}
-    own: list[float] = []
-    endpoint: list[float] = []
-    last: list[float] = []  # per job: its last delivery of the k + 1
-    missing = 0
-    for job in jobs:
-        end = parse_ts(job["ended_at"])
-        wids = [webhook_id(job["id"])] + [endpoint_webhook_id(job["id"], e["id"]) for e in made]
-        got = [(arrivals[w] - end) * 1000 for w in wids if w in arrivals]
-        missing += len(wids) - len(got)
-        if webhook_id(job["id"]) in arrivals:
-            own.append(got[0])
-            endpoint.extend(got[1:])
-        else:
-            endpoint.extend(got)
-        if len(got) == len(wids):
-            last.append(max(got))
-    return {
-        "n": n,
-        "k": k,
-        "endpoint_median_ms": median(endpoint),
-        "endpoint_p99_ms": percentile(endpoint, 99),
-        "endpoint_max_ms": max(endpoint),
-        "endpoint_count": len(endpoint),
-        "own_median_ms": median(own),
-        "own_p99_ms": percentile(own, 99),
-        "last_median_ms": median(last),
-        "last_p99_ms": percentile(last, 99),
-        "base_median_ms": median(base),
-        "base_p99_ms": percentile(base, 99),
-        "base_received": len(base),
-        "missing": missing,
-        "duplicates": len(records) - len({r[0] for r in records}),
-        "submit_rate": submit_rate,
-        "statuses": sorted({j["status"] for j in jobs}),
-        "load": load,
-    }
+        endpoint_ids = [e["id"] for e in made]
+        run("endpoints", "/own", endpoint_ids)
+        if rate:
+            rx.reset()
+            run("paced", "/paced", endpoint_ids, rate)
+    return {"n": n, "k": k, "rate": rate, "runs": runs, "load": load}
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -859,9 +943,38 @@ def main() -> None:
     parser.add_argument(
         "--devices", type=int, default=64, help="closed ports the fast-failing jobs go to"
     )
+    parser.add_argument(
+        "--endpoints", type=int, default=10, help="endpoints subscribed to every event"
+    )
+    parser.add_argument("--fanout-events", type=int, default=2000)
+    parser.add_argument(
+        "--fanout-control",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="first as many deliveries without endpoints (events to their own webhook only)",
+    )
+    parser.add_argument(
+        "--fanout-timeout", type=float, default=60, help="bound on the drain wait (s)"
+    )
+    parser.add_argument(
+        "--template-deliveries", type=int, default=3000, help="deliveries per template run"
+    )
+    parser.add_argument("--template-rounds", type=int, default=8, help="rounds of A and B")
+    parser.add_argument(
+        "--template-timeout", type=float, default=30, help="bound on each run's drain (s)"
+    )
+    parser.add_argument("--endpoint-latency-jobs", type=int, default=200)
+    parser.add_argument(
+        "--endpoint-latency-rate",
+        type=float,
+        default=20,
+        help="jobs/s of endpoint_latency's paced run (0: no paced run)",
+    )
     parser.add_argument("--only", nargs="*", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args()
+    quiet = wait_for_quiet()
+    common.LOAD_AT_START = quiet["start"]  # section_header's "at start": after the wait
     t0 = time.monotonic()
     rows: list[list[Any]] = []
     notes: list[str] = []
@@ -970,18 +1083,187 @@ def main() -> None:
             f"time: {timeline}."
         )
 
+    if "fanout" in args.only:
+        r = bench_fanout(args)
+        rows.append(
+            [
+                f"Fan-out: {r['n']} events recorded with record_final_event, each to its own "
+                f"webhook + {r['k']} endpoints subscribed to every event = {r['total']} "
+                f"deliveries",
+                f"**{r['rate_end_to_end']:.0f} deliveries/s** end to end ({r['seconds']:.1f} s; "
+                f"drain {r['rate_drain']:.0f}/s); distinct received {r['distinct']}/"
+                f"{r['total']} ({r['still_pending']} still pending, lost {r['lost']}), "
+                f"duplicates {r['duplicates']}, at the wrong path {r['misrouted']}",
+                ">= 1,500 deliveries/s, none lost or duplicated",
+                verdict(
+                    r["rate_end_to_end"] >= 1500
+                    and r["missing"] == 0
+                    and r["duplicates"] == 0
+                    and r["misrouted"] == 0
+                ),
+            ]
+        )
+        ms = r["cpu_ms_per_delivery"]
+        notes.append(
+            f"- fanout: {r['k']} endpoints made with `POST /webhooks/endpoints` (no filter: the "
+            f"default subscription, every job and detached-task event but `job.started`), each "
+            f"to its own path of the healthy receiver (one origin, so the service's "
+            f"per-origin limit applies to all: `max_in_flight_per_origin` 8); the events also "
+            f"have a webhook of their own, so {r['k'] + 1} deliveries each, each with its own "
+            f"webhook-id. Recorded in pipelines of 500 events ({(r['k'] + 1) * 500} record "
+            f"script calls, plus one GET of `endpoints:version` per event outside the pipeline) "
+            f"at {r['record_rate']:.0f} events/s = {r['record_rate'] * (r['k'] + 1):.0f} "
+            f"deliveries/s while the service ran; rate = distinct received / (last arrival - "
+            f"first record); done when the service's `attempts_success` counter said so (one "
+            f"HGET every 50 ms; drained within {args.fanout_timeout:g} s: "
+            f"{r['drained_in_time']}), then the receiver's records checked against every "
+            f"expected webhook-id and its endpoint's path (deliveries per path: "
+            f"{r['per_path'][0]}-{r['per_path'][1]}; other records {r['unexpected']}). "
+            f"CPU per delivery over the run: delivery service {ms['delivery service']:.3f} ms, "
+            f"redis {ms['redis']:.3f} ms, receiver {ms['receiver']:.3f} ms, this process "
+            f"(recording) {ms['benchmark (recording)']:.3f} ms; cores busy: "
+            + ", ".join(f"{name} {c:.2f}" for name, c in r["cores"].items())
+            + f". Redis calls during the run: EVALSHA {r['redis_calls']['evalsha']}, GET "
+            f"{r['redis_calls']['get']}, HGETALL {r['redis_calls']['hgetall']}. 'Unexpected "
+            f"error' lines in the service log: {r['unexpected_errors']}. 1-min load before "
+            f"the section: {r['load']:.2f}."
+        )
+        if r["control"]:
+            c = r["control"]
+            notes.append(
+                f"- fanout control, same stack just before the endpoints were made: "
+                f"{r['total']} events each to its own webhook only ({r['total']} deliveries, no "
+                f"endpoint): {c['rate']:.0f} deliveries/s (first record to the success counter "
+                f"reaching the count), delivery service CPU {c['cpu_ms']:.3f} ms per delivery "
+                f"(fan-out run, measured the same way: {r['rate_counter']:.0f} deliveries/s, "
+                f"{ms['delivery service']:.3f} ms); drained within "
+                f"{args.fanout_timeout:g} s: {c['drained_in_time']}."
+            )
+    if "template" in args.only:
+        r = bench_template(args)
+        ip = r["in_process"]
+        rows.append(
+            [
+                f"Payload template: delivery service CPU per delivery, Slack-like template vs "
+                f"the default body, {r['rounds']} rounds of {r['n']} deliveries each (A/B, "
+                f"order alternated)",
+                f"median difference **{r['diff_ms']:+.3f} ms** per delivery (per round "
+                f"{min(r['diffs']):+.3f} to {max(r['diffs']):+.3f}); default "
+                f"{median(r['cpu']['plain']):.3f} ms, template {median(r['cpu']['template']):.3f}"
+                f" ms (medians)",
+                "<= 0.3 ms more",
+                verdict(r["diff_ms"] <= 0.3 and r["exact"] and r["paths_ok"]),
+            ]
+        )
+        rows.append(
+            [
+                "Cross-check in-process: `render_body(SLACK_TEMPLATE, event)`, timeit with "
+                "`time.process_time`",
+                f"**{ip['min_us'] / 1000:.3f} ms** per call (best of {ip['repeat']} x "
+                f"{ip['number']}; median {ip['median_us'] / 1000:.3f} ms)",
+                "<= 0.3 ms more",
+                verdict(ip["min_us"] <= 300),
+            ]
+        )
+        notes.append(
+            f"- template: one stack, two endpoints to the healthy receiver, identical but for "
+            f"`template` (tests/integration/test_webhook_endpoints.py's SLACK_TEMPLATE) and a "
+            f"`hosts` filter each ({TEMPLATE_HOSTS['plain']} / {TEMPLATE_HOSTS['template']}), "
+            f"and events recorded with record_final_event for a request without a webhook of "
+            f"its own, so each event is one delivery to one of them. Each run: {r['n']} events "
+            f"for one endpoint, its CPU = the delivery service's CPU (/proc, user + system) from "
+            f"before the recording to the success counter reaching the run's count, / "
+            f"deliveries; runs alternate A B / B A per round, difference taken within each "
+            f"round; {min(500, r['n'])} of each first as a warm-up. Per-round differences (ms): "
+            f"{[round(d, 3) for d in r['diffs']]}. CPU per delivery (ms) default "
+            f"{[round(x, 3) for x in r['cpu']['plain']]}, template "
+            f"{[round(x, 3) for x in r['cpu']['template']]}. End-to-end rate (deliveries/s, "
+            f"median) default {median(r['rate']['plain']):.0f}, template "
+            f"{median(r['rate']['template']):.0f}. Every delivery received once at its "
+            f"endpoint's path: {r['exact'] and r['paths_ok']} (a template failing at send "
+            f"time would be a failed attempt, not a success). Rendered body {ip['body_bytes']} "
+            f"B vs default body {ip['default_bytes']} B. 1-min load before each run: "
+            f"{[round(x, 1) for x in r['loads']]}."
+        )
+    if "endpoint_latency" in args.only:
+        r = bench_endpoint_latency(args)
+        ctl, ep = r["runs"]["control"], r["runs"]["endpoints"]
+        rows.append(
+            [
+                f"Job end -> webhook received with {r['k']} endpoints subscribed to every "
+                f"event, {r['n']} fast jobs submitted back to back ({args.workers} FIFO workers)",
+                f"endpoint deliveries median **{ep['endpoint_median']:.1f} ms**, p99 "
+                f"**{ep['endpoint_p99']:.1f} ms** (max {ep['endpoint_max']:.1f}; "
+                f"{ep['endpoint_count']} deliveries); the job's own webhook median "
+                f"{ep['own_median']:.1f} ms, p99 {ep['own_p99']:.1f} ms; missing "
+                f"{ep['missing']}; control without endpoints: median {ctl['own_median']:.1f} ms",
+                "median < 20 ms",
+                verdict(ep["endpoint_median"] < 20 and ep["own_median"] < 20 and not ep["missing"]),
+            ]
+        )
+        paced = r["runs"].get("paced")
+        if paced is not None:
+            rows.append(
+                [
+                    f"Same, {r['n']} jobs paced at {r['rate']:g} jobs/s (diagnostic: below "
+                    f"saturation)",
+                    f"endpoint deliveries median **{paced['endpoint_median']:.1f} ms**, p99 "
+                    f"**{paced['endpoint_p99']:.1f} ms**; own webhook median "
+                    f"{paced['own_median']:.1f} ms, p99 {paced['own_p99']:.1f} ms; missing "
+                    f"{paced['missing']}",
+                    "median < 20 ms",
+                    verdict(
+                        paced["endpoint_median"] < 20
+                        and paced["own_median"] < 20
+                        and not paced["missing"]
+                    ),
+                ]
+            )
+
+        def detail(name: str, x: dict[str, Any]) -> str:
+            return (
+                f"{name}: submitted at {x['submit_rate']:.0f}/s, jobs ended at "
+                f"{x['jobs_per_s']:.0f}/s (first enqueued to last ended); the last of each "
+                f"job's deliveries median {x['last_median']:.1f} ms, p99 {x['last_p99']:.1f} ms; "
+                f"cores used by the delivery service {x['delivery_cores']:.2f}, by the FIFO "
+                f"workers and their work-horses {x['fifo_cores']:.2f}; duplicates "
+                f"{x['duplicates']}; 1-min load before {x['load']:.1f}"
+            )
+
+        notes.append(
+            f"- endpoint_latency: as `latency` (paramiko jobs to {args.devices} closed ports, "
+            f"`job.failed` events, statuses {ep['statuses']}), each job with a webhook of its "
+            f"own; {r['k']} endpoints (no filter) to their own paths of the same receiver, so "
+            f"{r['k'] + 1} deliveries per job, all to one origin; latency = receiver arrival - "
+            f"the job's `ended_at`. One stack, runs in this order: control ({r['n']} jobs, "
+            f"own webhook only, median {ctl['own_median']:.1f} ms, p99 {ctl['own_p99']:.1f} "
+            f"ms), then the endpoints were made, then the runs with them. "
+            + "; ".join(detail(name, x) for name, x in r["runs"].items())
+            + "."
+        )
+
     elapsed = time.monotonic() - t0
     text = table(["Benchmark", "Measured", "Target", "Verdict"], rows)
+    notes.append(
+        f"- Before the run: load {quiet['first']}; waited {quiet['waited']:.0f} s for the "
+        f"1-minute load to reach {LOAD_LIMIT} or less."
+    )
     details = "\n".join(notes) + "\n"
     print()
     print(text)
     print(details)
     if not args.no_write:
-        name, title = "webhooks", "Webhooks: latency, throughput, isolation, fairness"
-        if set(args.only) != set(SECTIONS):  # a partial run gets its own section
+        name = "webhooks"
+        title = "Webhooks: latency, throughput, isolation, fairness, endpoints (bench/webhooks.py)"
+        if set(args.only) <= set(ENDPOINT_SECTIONS):
+            name = "webhook-endpoints"
+            if set(args.only) != set(ENDPOINT_SECTIONS):
+                name = f"webhook-endpoints ({', '.join(args.only)})"
+            title = f"Webhook endpoints (issue 15) (bench/webhooks.py --only {' '.join(args.only)})"
+        elif set(args.only) != set(SECTIONS):  # a partial run gets its own section
             name = f"webhooks ({', '.join(args.only)})"
-            title = f"Webhooks, partial run: {', '.join(args.only)}"
-        write_section(name, f"{title} (bench/webhooks.py)", elapsed, text, details)
+            title = f"Webhooks, partial run: {', '.join(args.only)} (bench/webhooks.py)"
+        write_section(name, title, elapsed, text, details)
     log(f"done in {elapsed:.0f} s")
 
 

@@ -28,6 +28,7 @@ from netpulse.api.routes import (
     webhooks,
     workers,
 )
+from netpulse.api.ui.router import router as dashboard
 from netpulse.api.waiter import JobWaiter
 from netpulse.audit.database import AuditDatabase
 from netpulse.audit.metrics import AuditMetricsCollector
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     secured = [Depends(require_api_key)]
     app.include_router(system.health_router)
+    app.include_router(dashboard)  # /ui: its own cookie login, not the key header
     for router in SECURED_ROUTERS:
         app.include_router(router, dependencies=secured)
     return app

@@ -5,9 +5,10 @@ before it runs a route's dependencies: a client without the key would otherwise 
 validation details (422 instead of 403), and any client could make the controller read and
 parse a body of any size or depth. Here, in order:
 
-1. a route that needs the key (all but :data:`netpulse.api.auth.OPEN_PATHS`) without a
-   valid key gets 403 before one byte of the body is read (the key's scopes are the routes'
-   business, :mod:`netpulse.api.auth`); the caller is left in the scope's state;
+1. a route that needs the key (all but :data:`netpulse.api.auth.OPEN_PATHS` and the
+   dashboard under ``/ui``, which checks its own session cookie) without a valid key gets
+   403 before one byte of the body is read (the key's scopes are the routes' business,
+   :mod:`netpulse.api.auth`); the caller is left in the scope's state;
 2. a body larger than ``server.max_body_bytes`` gets 413 (a multipart upload: larger than the
    file limit plus room for its form fields), whether it says its length or not;
 3. a JSON body nested deeper than ``server.max_json_depth`` or holding lone UTF-16
@@ -27,6 +28,7 @@ from typing import Any
 from netpulse.api.auth import OPEN_PATHS, PRINCIPAL_STATE, identify, missing_key_message
 from netpulse.api.errors import REDIS_AWAY_MESSAGE
 from netpulse.api.json_body import BodyRejected, check_shape
+from netpulse.api.ui.paths import is_ui_path
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS
 from netpulse.storage.files import MAX_FILE_BYTES
 
@@ -67,7 +69,8 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        if scope["path"] not in OPEN_PATHS:
+        # The dashboard (/ui) logs in with its own session cookie (api/ui/access.py).
+        if scope["path"] not in OPEN_PATHS and not is_ui_path(scope["path"]):
             state = scope["app"].state
             try:
                 principal = await identify(headers.get(self.header), state.api_key, state.redis)

@@ -452,6 +452,7 @@ class Supervisor:
         header = self.settings.server.api_key_header
         console.print(f"[bold green]NetPulse is up[/bold green] at {url}  (Redis: {redis_url})")
         console.print(f"API key: {api_key}")
+        console.print(f"Dashboard: {url}/ui (log in with the API key)", markup=False)
         if devices:
             print_inventory(console, devices)
         example = devices[0] if devices else None
