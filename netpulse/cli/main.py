@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -19,7 +18,6 @@ from netpulse.cli.credentials import credential_app
 from netpulse.cli.detached import detached_app
 from netpulse.cli.keys import key_app
 from netpulse.config import ConfigError, SupervisorSettings
-from netpulse.runtime.eventloop import run_event_loop
 
 app = typer.Typer(
     help="NetPulse: network devices and Linux hosts as a REST API.", no_args_is_help=True
@@ -148,23 +146,23 @@ def worker_node(
 
 
 @worker_app.command("webhooks")
-def worker_webhooks() -> None:
+def worker_webhooks(
+    processes: int = typer.Option(
+        1,
+        min=1,
+        max=64,
+        help="Delivery processes (one event loop each, one core each at full load); they "
+        "share the work through Redis.",
+    ),
+) -> None:
     """Run the webhook delivery service."""
-    from netpulse.webhooks.delivery.service import serve
+    from netpulse.webhooks.delivery.processes import run_delivery_processes
 
     settings = _settings()
     _logging(settings.log_level)
     if settings.webhooks.niceness:  # when CPU is short, device workers go first
         os.nice(settings.webhooks.niceness)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
-
-    run_event_loop(main())
+    raise typer.Exit(run_delivery_processes(settings, processes))
 
 
 @worker_app.command("detached")

@@ -47,8 +47,10 @@ from rich.console import Console
 from rich.table import Table
 
 from netpulse.cli.common import REDIS_URL_FILE
+from netpulse.cli.delivery_scaler import DeliveryScaler
 from netpulse.config import Settings
 from netpulse.runtime.lifeline import child_env
+from netpulse.runtime.redis_conn import connect
 from netpulse.security.sealing import file_key
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,8 @@ class Child:
         #: When a dead child is due to start again (monotonic); None while it runs.
         self.restart_at: float | None = None
         self.starts = 0
+        #: stopped on purpose (an extra delivery process no longer needed): not restarted
+        self.retiring = False
 
     @property
     def running(self) -> bool:
@@ -242,6 +246,8 @@ class Supervisor:
         self.workers = workers or settings.worker.pool_size
         self.data_dir = (data_dir or settings.data_dir).resolve()
         self.children: list[Child] = []
+        #: starts and stops extra delivery processes with the backlog (once children run)
+        self._scaler: DeliveryScaler | None = None
         self.stop_requested = threading.Event()
         #: SIGINT/SIGTERM received so far; a second one while stopping skips the grace period.
         self.signals = 0
@@ -253,12 +259,19 @@ class Supervisor:
         env["NETPULSE_DATA_DIR"] = str(self.data_dir)
         return env
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
         cfg = self.settings.supervisor
         policy = RestartPolicy(cfg.max_restarts, cfg.restart_window_seconds)
         child = Child(name, args, env, self.data_dir / f"{name}.log", policy)
         child.start()
         self.children.append(child)
+        return child
+
+    def _retire(self, child: Child) -> None:
+        """Stop a child on purpose (SIGTERM; the supervisor forgets it once it ended)."""
+        child.retiring = True
+        child.restart_at = None
+        child.signal(signal.SIGTERM)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.signals += 1
@@ -269,8 +282,12 @@ class Supervisor:
     def _supervise(self, console: Console) -> None:
         """One look at every child: note the dead, start those whose back-off is over.
         Raises :class:`GaveUp` when one died too often."""
-        for child in self.children:
+        for child in list(self.children):
             now = time.monotonic()
+            if child.retiring:
+                if child.reap() is not None or not child.running:
+                    self.children.remove(child)
+                continue
             if not child.running:
                 if child.restart_at is not None and now >= child.restart_at:
                     child.start()
@@ -403,6 +420,12 @@ class Supervisor:
                     f"worker-node{suffix}", ["worker", "node", "--name", f"local{suffix}"], env
                 )
             self._spawn("worker-webhooks", ["worker", "webhooks"], env)
+            self._scaler = DeliveryScaler(
+                connect(redis_url),
+                start=lambda name: self._spawn(name, ["worker", "webhooks"], env),
+                stop=self._retire,
+                max_extra=max((os.cpu_count() or 1) - 1, 0),
+            )
             self._spawn("worker-detached", ["worker", "detached"], env)
             self._spawn("worker-audit", ["worker", "audit"], env)
             devices = []
@@ -428,6 +451,8 @@ class Supervisor:
             self._announce(console, url, api_key, redis_url, devices)
             while not self.stop_requested.is_set():
                 self._supervise(console)
+                if self._scaler is not None:
+                    self._scaler.look()
                 self.stop_requested.wait(POLL_INTERVAL)
             return code
         except GaveUp as exc:

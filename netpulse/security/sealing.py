@@ -103,20 +103,29 @@ def _walk(options: Mapping[str, Any], change: Any) -> dict[str, Any]:
 
 def file_key(data_dir: Path) -> bytes:
     """The key in ``<data_dir>/encryption.key``, made (0600, never replaced) when missing;
-    the processes of one machine share it (``netpulse up`` makes it before they start)."""
+    the processes of one machine share it (``netpulse up`` makes it before they start).
+
+    Made whole under a temporary name, then linked to its name (which fails if another
+    process got there first: its key is used), so no process ever reads a half-written
+    key file.
+    """
     path = Path(data_dir).expanduser() / KEY_FILE
     try:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_bytes().strip()
+    temporary = path.with_name(f".{KEY_FILE}.{os.getpid()}")
+    key = Fernet.generate_key()
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        key = Fernet.generate_key()
         handle.write(key + b"\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:  # another process made it first: use theirs
+        key = path.read_bytes().strip()
+    finally:
+        temporary.unlink(missing_ok=True)
     return key
 
 

@@ -358,6 +358,18 @@ def pending_count(conn: Any) -> int:
     return int(sum(pipe.execute()))
 
 
+def due_now_count(conn: Any, now: float) -> int:
+    """Deliveries due now (waiting for a process to claim them), over all origins: the
+    backlog that more delivery processes would clear (``netpulse up`` scales on it)."""
+    tags = [t.decode() for t in conn.zrangebyscore(DUE_ORIGINS, "-inf", now)]
+    if not tags:
+        return 0
+    pipe = conn.pipeline(transaction=False)
+    for tag in tags:
+        pipe.zcount(due_key(tag), "-inf", now)
+    return int(sum(pipe.execute()))
+
+
 @dataclass
 class Delivery:
     """A delivery record as the service and the API use it (secrets only in ``webhook``)."""
