@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from netpulse.audit.database import AuditDatabase, AuditStoreUnavailable
 from netpulse.audit.schema import audit_jobs
-from netpulse.errors import InvalidRequest
+from netpulse.errors import Unprocessable
 from netpulse.models.audit import AuditCommand, AuditEntry, AuditMode, AuditPage, AuditQuery
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,7 +65,7 @@ def _parse_cursor(text: str) -> tuple[datetime, str]:
         when, job_id = text.split("|", 1)
         return _aware(datetime.fromisoformat(when)) or _EPOCH, job_id
     except ValueError:
-        raise InvalidRequest("before must be the `next` of an earlier page") from None
+        raise Unprocessable("before must be the `next` of an earlier page") from None
 
 
 def search(db: AuditDatabase, query: AuditQuery) -> AuditPage:
