@@ -39,6 +39,11 @@ CLAIM_IDLE_SECONDS = 60
 PRUNE_EVERY_SECONDS = 3600
 #: Share of ``audit.stream_max_len`` at which the log warns.
 NEAR_CAP = 0.8
+#: How long new records are gathered into one batch after the first (see ``step``).
+GATHER_SECONDS = 0.2
+#: How often other archivers' stale records are looked for, and the stream's length.
+CLAIM_EVERY_SECONDS = 5.0
+LOOK_EVERY_SECONDS = 5.0
 
 
 class Archiver:
@@ -54,6 +59,10 @@ class Archiver:
         #: seconds from a record's XADD to its commit, of the last batch (for benchmarks)
         self.last_lag = 0.0
         self.archived = 0
+        self._last_claim = 0.0
+        self._last_look = 0.0
+        #: seconds new records are gathered into one batch (0: write what one read gives)
+        self.gather = GATHER_SECONDS
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -79,8 +88,23 @@ class Archiver:
         log.info("audit archiver %s stopped", self.name)
 
     def step(self, block_ms: int = 0) -> int:
-        """Archive one batch (this consumer's unacknowledged records first); how many."""
-        entries = self._pending() or self._claimed() or self._new(block_ms)
+        """Archive one batch (this consumer's unacknowledged records first); how many.
+
+        New records are gathered for up to ``GATHER_SECONDS`` after the first arrives: at a
+        few hundred jobs per second a batch of one or two records costs the archiver ten
+        times the CPU per record of a batch of a hundred (bench/RESULTS.md, audit), CPU the
+        device workers on the same machine need; the lag stays well under a second.
+        """
+        now = time.monotonic()
+        entries = self._pending()
+        if not entries and now - self._last_claim >= CLAIM_EVERY_SECONDS:
+            self._last_claim = now
+            entries = self._claimed()
+        if not entries:
+            entries = self._new(block_ms)
+            if entries and self.gather and len(entries) < self.settings.audit.batch_size:
+                time.sleep(self.gather)
+                entries += self._new(0)
         written = self._write(entries) if entries else 0
         self._maintain()
         return written
@@ -117,12 +141,14 @@ class Archiver:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _read(self, start: str, block_ms: int | None) -> list[tuple[Any, dict[Any, Any]]]:
+    def _read(
+        self, start: str, block_ms: int | None, count: int | None = None
+    ) -> list[tuple[Any, dict[Any, Any]]]:
         reply: Any = self.conn.xreadgroup(
             stream.GROUP,
             self.name,
             {stream.STREAM: start},
-            count=self.settings.audit.batch_size,
+            count=count or self.settings.audit.batch_size,
             block=block_ms,
         )
         if not reply:
@@ -138,6 +164,7 @@ class Archiver:
         return self._read("0", None)
 
     def _new(self, block_ms: int) -> list[tuple[Any, dict[Any, Any]]]:
+        # XREADGROUP's BLOCK 0 would wait forever: no block means none.
         return self._read(">", block_ms or None)
 
     def _claimed(self) -> list[tuple[Any, dict[Any, Any]]]:
@@ -206,6 +233,9 @@ class Archiver:
         if now - self._last_prune >= PRUNE_EVERY_SECONDS:
             self._last_prune = now
             self.prune(now)
+        if now - self._last_look < LOOK_EVERY_SECONDS:
+            return
+        self._last_look = now
         length = int(self.conn.xlen(stream.STREAM))
         cap = self.settings.audit.stream_max_len
         if length >= NEAR_CAP * cap and now - self._last_cap_warning >= 60:
