@@ -474,19 +474,37 @@ def percentile(values: Iterable[float], p: float) -> float:
     return data[int(rank) - 1]
 
 
-def machine() -> str:
-    cpu = ""
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), e.g. "AMD EPYC"."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine() -> str:
     return (
-        f"nproc={os.cpu_count()}, {cpu or platform.processor()}, "
+        f"nproc={os.cpu_count()}, {cpu_model()}, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )
+
+
+def git_head() -> str:
+    """The short commit of /work/main's HEAD (other engineers' uncommitted edits aside)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def command_line() -> str:

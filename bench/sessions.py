@@ -5,6 +5,8 @@
         [--scale-devices 500] [--scale-threads 32] [--scale-capacity 600]
         [--tp-devices 100] [--tp-commands 20] [--tp-threads 16] [--fifo-workers 16]
         [--tp-repeats 2] [--no-write]
+    cd /work/main && .venv/bin/python bench/sessions.py --parts nodes [--nodes 1,2]
+        [--nodes-rounds 3] [--no-nodes-control] [--no-nodes-profile] [--profile-rate 100]
 
 1. latency: a warm-session command. NetPulse: ``POST /device/exec`` + ``GET /jobs/{id}?wait=30``
    (pinned, the default for netmiko; the node's session is already warm, checked on every job
@@ -23,16 +25,31 @@
    stack, ``--tp-repeats`` runs each in ABBA order; target pinned >= 5x FIFO. Each pinned run
    starts cold (new node).
 
+5. nodes (``--parts nodes``, its own section "Worker nodes per host"): the throughput part's
+   pinned workload (``--tp-devices`` x ``--tp-commands``, fastsim) with ``--nodes`` worker
+   node processes on this host (default 1 and 2; distinct names, ``--tp-threads`` each; the
+   scheduler, ``least_load``, spreads the devices), plus a control of one node with as many
+   threads as the 2 nodes together; interleaved over ``--nodes-rounds`` rounds (order rotated),
+   each run cold (new nodes); jobs/s per configuration (median) and the ratio to one node.
+   Target: 2 nodes >= 1.7x one node. Then one more run (not counted) under
+   ``py-spy record --gil`` on the nodes, the controller and the simulator (``--nodes-profile``).
+
 Each part gets a fresh stack (bench.common.Stack). Every device (FakeNOS, fastsim) runs in its
 own child process; everything listens on 127.0.0.0/8. Results go to bench/RESULTS.md, section
-"Warm sessions (issue 4)".
+"Warm sessions (issue 4)" for a full run of parts 1-4, "Warm sessions (issue 4): <parts>" for
+some of them (never replacing the full run's figures), "Worker nodes per host" for part 5.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -64,6 +81,9 @@ from bench.sessions_support import (
 )
 
 SECTION = "Warm sessions (issue 4)"
+NODES_SECTION = "Worker nodes per host"
+#: The parts of a full run (written to SECTION); ``nodes`` writes its own section.
+DEFAULT_PARTS = "latency,keepalive,scale,throughput"
 COMMAND = "show clock"  # answers in user and enable mode on FakeNOS cisco_ios: no enable step
 GIB = 1024.0
 SMALL_POOL = 2  # FIFO workers of the stacks that run no FIFO jobs
@@ -318,6 +338,7 @@ def run_jobs(
         "duration_median": median(j["duration"] for j in ok),
         "duration_p95": percentile([j["duration"] for j in ok], 95),
         "queues": sorted({j["queue"] for j in jobs}),
+        "per_queue": {q: sum(1 for j in ok if j["queue"] == q) for q in {j["queue"] for j in ok}},
         "load": load,
         # CPU per finished job: NetPulse's processes only, and the simulated devices.
         "netpulse_ms_per_job": load["netpulse_cpu"] / max(len(ok), 1) * 1000,
@@ -464,6 +485,376 @@ def bench_throughput(
         "cpu_ratio": median(r["netpulse_ms_per_job"] for r in runs["fifo"])
         / median(r["netpulse_ms_per_job"] for r in runs["pinned"]),
     }
+
+
+# -- 4. nodes per host -------------------------------------------------------------------------
+
+
+def node_configs(counts: list[int], threads: int, control: bool) -> list[tuple[int, int]]:
+    """(nodes, threads per node) of the nodes part: each count with ``threads`` per node, and
+    as a control one node with as many threads as the largest count's nodes have together."""
+    configs = [(k, threads) for k in counts]
+    if control and max(counts) > 1:
+        configs.append((1, threads * max(counts)))
+    return configs
+
+
+def config_name(config: tuple[int, int]) -> str:
+    nodes, threads = config
+    return f"{nodes} node{'s' if nodes > 1 else ''} x {threads} threads"
+
+
+def fifo_pool_cpu(stack: Stack) -> float:
+    """CPU seconds used so far by the FIFO workers (not the nodes' job threads, which RQ
+    lists as workers too, with the node's pid)."""
+    from rq import Worker
+
+    return sum(
+        cpu_seconds(w.pid, children=True)
+        for w in Worker.all(connection=stack.redis)
+        if not any(q.startswith("NodeQ_") for q in w.queue_names())
+    )
+
+
+def process_cpu_split(stack: Stack, nodes: list[Node], fleet: FastFleet) -> dict[str, float]:
+    """CPU seconds used so far by each kind of process of the run (nodes summed)."""
+    assert stack.controller is not None and stack.workers is not None
+    redis_proc = getattr(stack.redis_server, "_proc", None)
+    return {
+        "nodes": sum(cpu_seconds(n.pid) for n in nodes),
+        "controller": cpu_seconds(stack.controller.pid),
+        "redis": cpu_seconds(redis_proc.pid) if redis_proc is not None else float("nan"),
+        "simulator": cpu_seconds(fleet.pid),
+        "FIFO pool (idle)": fifo_pool_cpu(stack),
+        "benchmark client": cpu_seconds(os.getpid()),
+    }
+
+
+def profile_run(
+    stack: Stack,
+    fleet: FastFleet,
+    nodes: list[Node],
+    commands: list[str],
+    rate: int,
+) -> dict[str, Any]:
+    """One more pinned run (not counted) with ``py-spy record --gil`` on every node and on
+    the controller and the simulator, from just before the first submit to the last job's
+    end: what holds each process's GIL, as collapsed stacks."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    if not py_spy.exists():
+        return {"ran": False, "why": "py-spy not installed"}
+    out_dir = Path(tempfile.mkdtemp(prefix="netpulse-bench-pyspy-"))
+    assert stack.controller is not None
+    targets = {f"node {n.name}": n.pid for n in nodes}
+    targets["controller"] = stack.controller.pid
+    targets["simulator"] = fleet.pid
+    spies = {}
+    for name, pid in targets.items():
+        path = out_dir / (name.replace(" ", "-") + ".txt")
+        argv = [str(py_spy), "record", "--gil", "--nonblocking", "--rate", str(rate)]
+        argv += ["--format", "raw", "--output", str(path), "--pid", str(pid)]
+        spies[name] = (
+            subprocess.Popen(
+                argv,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            ),
+            path,
+        )
+    time.sleep(1.0)  # py-spy attached
+    t0 = time.monotonic()
+    cpu0 = {name: cpu_seconds(pid) for name, pid in targets.items()}
+    try:
+        run = run_jobs(stack, fleet.devices, commands, "pinned", timeout=300)
+    finally:
+        wall = time.monotonic() - t0 + 1.0
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in targets.items()}
+        for proc, _ in spies.values():
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)  # py-spy writes its output and exits
+    profiles: dict[str, Any] = {}
+    for name, (proc, path) in spies.items():
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        if not path.exists():
+            profiles[name] = {"error": err.decode(errors="replace")[-300:]}
+            continue
+        profiles[name] = summarize_profile(path.read_text(), wall, rate)
+        profiles[name]["file"] = str(path)
+        profiles[name]["cores"] = cpu[name] / wall
+        profiles[name]["cpu_ms_per_job"] = cpu[name] / max(run["finished"], 1) * 1000
+    return {"ran": True, "run": run, "profiles": profiles, "dir": str(out_dir), "rate": rate}
+
+
+#: Where a GIL sample's stack is, by the first frame (from the leaf up) that matches.
+PROFILE_BUCKETS = (
+    ("paramiko / SSH transport", ("paramiko/",)),
+    ("netmiko", ("netmiko/",)),
+    ("asyncssh (simulator)", ("asyncssh/",)),
+    ("redis-py", ("redis/",)),
+    ("RQ", ("rq/",)),
+    ("logging", ("logging/",)),
+    ("threading / queue", ("threading.py", "queue.py")),
+    ("pydantic", ("pydantic",)),
+    ("FastAPI / Starlette / uvicorn", ("fastapi/", "starlette/", "uvicorn/", "anyio/")),
+    ("json", ("json/",)),
+    ("netpulse", ("netpulse/",)),
+)
+
+
+def summarize_profile(raw: str, seconds: float, rate: int) -> dict[str, Any]:
+    """A py-spy raw (collapsed) profile taken with --gil: samples (and their share of the
+    ticks: py-spy skips ticks when it gets no CPU itself), the top leaf functions, the share
+    per library (innermost match) and per call site (the innermost RQ or NetPulse frame)."""
+    total = 0
+    leaves: dict[str, int] = {}
+    buckets: dict[str, int] = {}
+    sites: dict[str, int] = {}
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        leaf = frames[-1]
+        leaves[leaf] = leaves.get(leaf, 0) + count
+        for frame in reversed(frames):
+            bucket = next(
+                (b for b, marks in PROFILE_BUCKETS if any(m in frame for m in marks)), None
+            )
+            if bucket is not None:
+                break
+        else:
+            bucket = "other"
+        buckets[bucket] = buckets.get(bucket, 0) + count
+        site = next(
+            (f for f in reversed(frames) if "rq/" in f or "netpulse/" in f),
+            "no RQ or NetPulse frame (" + frames[-1].split(" (")[0] + ")"
+            if "paramiko/" not in stack
+            else "no RQ or NetPulse frame (paramiko transport thread)",
+        )
+        site = re.sub(r":\d+\)$", ")", site)
+        sites[site] = sites.get(site, 0) + count
+
+    def ranked(counts: dict[str, int], k: int) -> list[tuple[str, float]]:
+        top = sorted(counts.items(), key=lambda kv: -kv[1])[:k]
+        return [(name, c / max(total, 1)) for name, c in top]
+
+    return {
+        "samples": total,
+        "coverage": total / (seconds * rate),
+        "top": ranked(leaves, 10),
+        "buckets": ranked(buckets, 12),
+        "sites": ranked(sites, 12),
+    }
+
+
+def bench_nodes(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+    """Pinned throughput with 1 and N worker nodes on this host (the scheduler, least_load,
+    spreads the devices), interleaved over rounds (the order rotates each round); each run
+    starts cold (new nodes)."""
+    from netpulse.nodes.directory import NodeDirectory
+
+    counts = [int(x) for x in args.nodes.split(",")]
+    configs = node_configs(counts, args.tp_threads, args.nodes_control)
+    commands = [f"echo round-{i:02d}" for i in range(args.tp_commands)]
+    capacity = max(args.tp_devices, 100) + 50
+    n = args.tp_devices * args.tp_commands
+    runs: dict[tuple[int, int], list[dict[str, Any]]] = {c: [] for c in configs}
+    order: list[tuple[int, int]] = []
+    profile: dict[str, Any] = {}
+    assert stack.redis is not None
+    directory = NodeDirectory(stack.redis)
+    with FastFleet(args.tp_devices) as fleet:
+        for round_no in range(args.nodes_rounds):
+            shift = round_no % len(configs)
+            for config in configs[shift:] + configs[:shift]:
+                order.append(config)
+                k, threads = config
+                log(
+                    f"nodes round {round_no + 1}/{args.nodes_rounds}: {n} pinned jobs on "
+                    f"{config_name(config)}, cold sessions"
+                )
+                with contextlib.ExitStack() as started:
+                    nodes = [
+                        started.enter_context(
+                            Node(stack, f"bench-n{k}t{threads}-r{round_no}-{j}", threads, capacity)
+                        )
+                        for j in range(k)
+                    ]
+                    cpu0 = process_cpu_split(stack, nodes, fleet)
+                    run = run_jobs(stack, fleet.devices, commands, "pinned", timeout=300)
+                    cpu1 = process_cpu_split(stack, nodes, fleet)
+                    run["cpu_ms_per_job"] = {
+                        name: (cpu1[name] - cpu0[name]) / n * 1000 for name in cpu0
+                    }
+                    run["devices_per_node"] = [len(directory.devices_of(x.name)) for x in nodes]
+                    run["jobs_per_node"] = [
+                        run["per_queue"].get(f"NodeQ_{x.name}", 0) for x in nodes
+                    ]
+                runs[config].append(run)
+                ms_job = run["cpu_ms_per_job"]
+                log(
+                    f"  {config_name(config)}: {run['rate']:.1f} jobs/s ({run['elapsed']:.1f} s, "
+                    f"{errors_text(run)}); devices per node {run['devices_per_node']}, jobs per "
+                    f"node {run['jobs_per_node']}; CPU ms/job "
+                    + ", ".join(f"{k2} {v:.2f}" for k2, v in ms_job.items())
+                    + f"; {describe_load(run['load'])}"
+                )
+        if args.nodes_profile:
+            k = max(counts)
+            log(f"nodes: profile run ({k} nodes, py-spy --gil on nodes, controller, simulator)")
+            with contextlib.ExitStack() as started:
+                nodes = [
+                    started.enter_context(Node(stack, f"bench-prof-{j}", args.tp_threads, capacity))
+                    for j in range(k)
+                ]
+                profile = profile_run(stack, fleet, nodes, commands, args.profile_rate)
+            if profile.get("ran"):
+                log(f"  profile run: {profile['run']['rate']:.1f} jobs/s (with py-spy attached)")
+    rates = {c: median(r["rate"] for r in rs) for c, rs in runs.items()}
+    base = rates[(1, args.tp_threads)]
+    return {
+        "n": n,
+        "configs": configs,
+        "order": order,
+        "runs": runs,
+        "rates": rates,
+        "ratios": {c: rate / base for c, rate in rates.items()},
+        "paired": {
+            c: [r["rate"] / b["rate"] for r, b in zip(rs, runs[(1, args.tp_threads)], strict=True)]
+            for c, rs in runs.items()
+        },
+        "profile": profile,
+    }
+
+
+def nodes_report(args: argparse.Namespace, res: dict[str, Any], elapsed: float) -> str:
+    counts = [int(x) for x in args.nodes.split(",")]
+    top = (max(counts), args.tp_threads)
+    rows: list[list[Any]] = []
+    for config in res["configs"]:
+        rs = res["runs"][config]
+        ratio = res["ratios"][config]
+        is_target = config == top and config[0] > 1
+        rows.append(
+            [
+                f"{args.tp_devices} devices x {args.tp_commands} commands ({res['n']} pinned "
+                f"jobs, fastsim), {config_name(config)}"
+                + (
+                    " (control: one process, as many threads)"
+                    if config[0] == 1 and config[1] != args.tp_threads
+                    else ""
+                ),
+                f"**{res['rates'][config]:.1f} jobs/s** (median of {len(rs)}: "
+                + ", ".join(f"{r['rate']:.1f}" for r in rs)
+                + ")",
+                f"{ratio:.2f}x one node",
+                ">= 1.7x one node" if is_target else "-",
+                verdict(ratio >= 1.7) if is_target else "-",
+            ]
+        )
+    notes: list[str] = []
+    for config in res["configs"]:
+        for i, r in enumerate(res["runs"][config]):
+            ms_job = r["cpu_ms_per_job"]
+            total = sum(v for v in ms_job.values() if v == v)
+            notes.append(
+                f"- {config_name(config)} run {i + 1}: {r['rate']:.1f} jobs/s, first submit "
+                f"to last ended_at {r['elapsed']:.1f} s (submit {r['submit_seconds']:.1f} s); "
+                f"{r['finished']} finished, {errors_text(r)}; {r['reused']} on a reused "
+                f"session; devices per node {r['devices_per_node']}, jobs per node "
+                f"{r['jobs_per_node']}; job duration median {ms(r['duration_median'])} / p95 "
+                f"{ms(r['duration_p95'])}; CPU per job (ms): "
+                + ", ".join(f"{k} {v:.2f}" for k, v in ms_job.items())
+                + f" (sum {total:.2f} ms = {total * r['rate'] / 1000:.2f} cores at this rate); "
+                f"{describe_load(r['load'])}."
+            )
+    paired = "; ".join(
+        f"{config_name(c)} {[round(x, 2) for x in v]}"
+        for c, v in res["paired"].items()
+        if c != (1, args.tp_threads)
+    )
+    notes.append(
+        "- Order of the runs (rotated each round): "
+        + ", ".join(config_name(c) for c in res["order"])
+        + f". Ratio to the 1-node run of the same round: {paired}."
+    )
+    if top in res["runs"] and top[0] > 1:
+        rs = res["runs"][top]
+        cores = rs[0]["load"]["cores"]
+        per_job = median(sum(v for v in r["cpu_ms_per_job"].values() if v == v) for r in rs)
+        lab = median(
+            r["cpu_ms_per_job"]["simulator"] + r["cpu_ms_per_job"]["benchmark client"] for r in rs
+        )
+        nodes_ms = median(r["cpu_ms_per_job"]["nodes"] for r in rs)
+        base = res["rates"][(1, args.tp_threads)]
+        one = res["runs"][(1, args.tp_threads)]
+        one_node_cores = median(r["cpu_ms_per_job"]["nodes"] * r["rate"] / 1000 for r in one)
+        busy = median(r["load"]["busy_cores"] for r in rs)
+        ceiling = cores * 1000 / per_job
+        no_lab = cores * 1000 / (per_job - lab)
+        notes.append(
+            f"- What the {cores} cores allow: with {config_name(top)} every process of the run "
+            f"together used {per_job:.2f} ms of CPU per job (median; nodes {nodes_ms:.2f} ms) "
+            f"and the machine was {busy:.2f} of {cores} cores busy, so the host tops out near "
+            f"{cores} x 1000 / {per_job:.2f} = {ceiling:.0f} jobs/s = {ceiling / base:.2f}x one "
+            f"node, whatever the number of nodes. One node is bound by its own process instead "
+            f"(its CPU per job x its rate = {one_node_cores:.2f} of a core, one GIL; the control "
+            f"with twice the threads in that one process is no faster). Of the per-job CPU, "
+            f"{lab:.2f} ms is the lab's (the fastsim devices and this benchmark's client, which "
+            f"a NetPulse host does not run): without it the ceiling would be {no_lab:.0f} "
+            f"jobs/s = {no_lab / base:.2f}x one node."
+        )
+    prof = res.get("profile") or {}
+    if prof.get("ran"):
+        parts = []
+        for name, p in prof["profiles"].items():
+            if "error" in p:
+                parts.append(f"{name}: py-spy failed ({p['error']})")
+                continue
+            buckets = ", ".join(f"{b} {share:.0%}" for b, share in p["buckets"][:7])
+            sites = "; ".join(f"`{site}` {share:.0%}" for site, share in p["sites"][:8])
+            leaves = "; ".join(f"`{leaf}` {share:.0%}" for leaf, share in p["top"][:4])
+            parts.append(
+                f"**{name}** ({p['cpu_ms_per_job']:.2f} ms CPU per job, {p['cores']:.2f} of a "
+                f"core; {p['samples']} samples): by library (innermost frame): {buckets}. By "
+                f"call site (innermost RQ or NetPulse frame): {sites}. Top leaf functions: "
+                f"{leaves}"
+            )
+        notes.append(
+            f"- Profile run (not counted; {max(counts)} nodes x {args.tp_threads} threads, "
+            f"`py-spy record --gil --nonblocking --rate {prof['rate']}` on each node, the "
+            f"controller and the simulator at once; {prof['run']['rate']:.1f} jobs/s with "
+            f"py-spy attached). Shares are of each process's samples (with --gil, a sample is "
+            f"the thread holding the GIL, i.e. the process's Python work); py-spy itself gets "
+            f"little CPU on the 2 busy cores and skips ticks, so the sample counts are not a "
+            f"measure of GIL use (the CPU figures are from /proc): "
+            + " | ".join(parts)
+            + f". Raw profiles (collapsed stacks): {prof['dir']}."
+        )
+    notes.append(
+        "- Setup: one stack (private redis-server, controller, FIFO pool of "
+        f"{SMALL_POOL} idle workers, no delivery service), one fastsim process with "
+        f"{args.tp_devices} devices; each run starts its own nodes (`netpulse worker node "
+        f"--name ... --threads T --capacity {max(args.tp_devices, 100) + 50}`, distinct "
+        "names), so every run starts cold (the first job per device opens its session); the "
+        "devices are placed at submit time by the scheduler (`least_load`, the default). "
+        f"Jobs/s = finished jobs / (first submit to last ended_at); submitted in "
+        f"{args.tp_commands} bulk requests of {args.tp_devices}. "
+        f"Product: commit {git_head()} of /work/main (other engineers' uncommitted edits may "
+        "be present)."
+    )
+    headers = ["Benchmark", "Measured", "Ratio", "Target", "Verdict"]
+    text = table(headers, rows) + "\n\n" + "\n".join(notes) + "\n"
+    return (
+        section_header(f"{NODES_SECTION} (bench/sessions.py --parts nodes)", elapsed) + "\n" + text
+    )
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -685,7 +1076,11 @@ def report(args: argparse.Namespace, res: dict[str, Any], elapsed: float) -> str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--parts", default="latency,keepalive,scale,throughput")
+    parser.add_argument(
+        "--parts",
+        default=DEFAULT_PARTS,
+        help=f"comma-separated, of {DEFAULT_PARTS},nodes (nodes: its own section)",
+    )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--scale-devices", type=int, default=500)
     parser.add_argument("--scale-threads", type=int, default=32)
@@ -695,9 +1090,29 @@ def main() -> None:
     parser.add_argument("--tp-threads", type=int, default=16)
     parser.add_argument("--fifo-workers", type=int, default=16)
     parser.add_argument("--tp-repeats", type=int, default=2, help="runs of each, ABBA order")
+    parser.add_argument(
+        "--nodes", default="1,2", help="node counts of the nodes part (comma-separated)"
+    )
+    parser.add_argument("--nodes-rounds", type=int, default=3, help="rounds of the nodes part")
+    parser.add_argument(
+        "--nodes-control",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also one node with as many threads as the largest count's nodes together",
+    )
+    parser.add_argument(
+        "--nodes-profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one more run (not counted) under py-spy record --gil",
+    )
+    parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
+    unknown = parts - set(DEFAULT_PARTS.split(",")) - {"nodes"}
+    if unknown:
+        parser.error(f"unknown parts: {sorted(unknown)}")
     t0 = time.monotonic()
     res: dict[str, Any] = {}
     # A fresh stack (redis, controller, FIFO pool) per part: one part's leftovers (hundreds of
@@ -736,13 +1151,30 @@ def main() -> None:
                 args.fifo_workers,
                 args.tp_repeats,
             )
+    nodes_text = ""
+    if "nodes" in parts:
+        nodes_t0 = time.monotonic()
+        with Stack(fifo_workers=SMALL_POOL, delivery=False) as stack:
+            res["nodes"] = bench_nodes(stack, args)
+        nodes_text = nodes_report(args, res["nodes"], time.monotonic() - nodes_t0)
+        print()
+        print(nodes_text)
+        if not args.no_write:
+            update_results(NODES_SECTION, nodes_text)
+            log(f"bench/RESULTS.md updated (section {NODES_SECTION!r})")
     elapsed = time.monotonic() - t0
-    text = report(args, res, elapsed)
-    print()
-    print(text)
-    if not args.no_write:
-        update_results(SECTION, text)
-        log("bench/RESULTS.md updated")
+    main_parts = parts - {"nodes"}
+    if main_parts:
+        text = report(args, res, elapsed)
+        print()
+        print(text)
+        if not args.no_write:
+            # A partial run gets its own section: it never replaces the full run's figures.
+            name = SECTION
+            if main_parts != set(DEFAULT_PARTS.split(",")):
+                name = f"{SECTION}: {', '.join(sorted(main_parts))}"
+            update_results(name, text)
+            log(f"bench/RESULTS.md updated (section {name!r})")
     log(f"done in {elapsed:.0f} s")
 
 

@@ -1,7 +1,7 @@
 """Webhook benchmarks (issue 3): latency, sustained delivery, isolation, fairness; and
 webhook endpoints (issue 15): fan-out, payload template cost, latency with subscriptions.
 
-    cd /work/main && .venv/bin/python bench/webhooks.py [--latency-jobs 200]
+    cd /work/main && .venv/bin/python bench/webhooks.py [--latency-jobs 200] [--latency-rate 20]
         [--sustained-events 10000] [--throughput-jobs 200] [--isolation-rounds 5]
         [--fairness-jobs 800] [--fairness-seconds 40] [--fairness-rate 10]
         [--endpoints 10] [--fanout-events 2000] [--template-deliveries 3000]
@@ -22,12 +22,21 @@ answers. Device jobs are paramiko jobs to closed ports of 127.0.0.1: they fail a
 for NetPulse's per-device FIFO limit (``node.fifo_concurrency``, 2), so the jobs are spread
 round-robin over --devices closed ports.
 
+0. Before anything: the delivery service's fast dependencies must be in use, or the run stops
+   with an error: uvloop (its event loop), hiredis (redis-py's parser) and aiohttp with its C
+   HTTP parser (GuardedSender). Checked in this process (they import; redis-py and aiohttp
+   pick them; versions reported) and in every delivery service started (/proc/<pid>/maps
+   holds their shared objects; after the measurements, ``py-spy dump`` shows uvloop.run).
 1. latency: N jobs, each with a webhook to the healthy receiver; latency = receiver arrival
-   time - the job's ``ended_at`` (GET /jobs/{id}). Target: median < 20 ms, p99 < 100 ms.
+   time - the job's ``ended_at`` (GET /jobs/{id}), split at the delivery record's
+   ``created_at``. Two runs on one stack: submitted back to back (a stress run: it saturates
+   the 2 cores) and paced at --latency-rate jobs/s (default 20; the run the target is judged
+   on). Target: median <= 5 ms, p99 <= 20 ms.
 2. sustained: N events recorded straight into Redis with
    ``netpulse.webhooks.outbox.record_final_event`` (pipelined, while the delivery service
    runs); rate = N / (last arrival - first record). Counts distinct webhook-id values
-   (none may be lost) and duplicates. Target: >= 1,000 events/s.
+   (none may be lost) and duplicates; the delivery service's CPU per event (/proc), printed
+   with the CPU model. Target: >= 1,500 events/s, <= 0.5 ms of service CPU per event.
 3. isolation: device job throughput with every job's webhook pointing at the hanging
    receiver (timeout 5 s) vs. no webhook; jobs submitted in one ``POST /device/bulk``;
    throughput = N / (last ended_at - first enqueued_at); runs interleaved (none, hang, and a
@@ -58,7 +67,9 @@ round-robin over --devices closed ports.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -72,10 +83,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench.common as common
 from bench.common import (
     LOAD_LIMIT,
+    ROOT,
     HookReceiver,
     Stack,
+    cpu_model,
     cpu_seconds,
+    git_head,
     log,
+    machine,
     median,
     parse_ts,
     percentile,
@@ -89,6 +104,131 @@ from netpulse.webhooks import store
 #: The webhook endpoint sections (issue 15); the others are issue 3's.
 ENDPOINT_SECTIONS = ("fanout", "template", "endpoint_latency")
 SECTIONS = ("latency", "sustained", "isolation", "fairness", *ENDPOINT_SECTIONS)
+
+
+# -- the delivery service's dependencies ------------------------------------------------------
+
+#: What the delivery service needs to be fast, and the shared object each one maps into a
+#: process that imported it: uvloop (its event loop: netpulse/runtime/eventloop.py), hiredis
+#: (redis-py's reply parser) and aiohttp with its C HTTP parser (the built-in caller sends
+#: through bare aiohttp: netpulse/net/client.py GuardedSender).
+SERVICE_LIBRARIES = {
+    "uvloop": "/uvloop/loop.",
+    "hiredis": "/hiredis/hiredis.",
+    "aiohttp": "/aiohttp/_http_parser.",
+}
+
+
+class DependencyMissing(SystemExit):
+    """The delivery service would run (or runs) without one of its fast dependencies."""
+
+
+def check_local_dependencies() -> dict[str, str]:
+    """Import the service's fast dependencies in this process (same interpreter and venv as
+    the service) and check that redis-py and aiohttp pick them: their versions. Exits with
+    a message naming what is missing."""
+    from importlib import metadata
+
+    versions: dict[str, str] = {}
+    problems: list[str] = []
+    for name in (*SERVICE_LIBRARIES, "redis"):
+        try:
+            importlib.import_module(name)
+            versions[name] = metadata.version(name)
+        except (ImportError, metadata.PackageNotFoundError) as exc:
+            problems.append(f"{name} does not import here: {exc}")
+    if "redis" in versions:
+        import redis.asyncio.connection as async_connection
+        import redis.connection as sync_connection
+
+        parsers = (async_connection.DefaultParser, sync_connection.DefaultParser)
+        versions["redis parser"] = " / ".join(p.__name__ for p in parsers)
+        if "Hiredis" not in versions["redis parser"].split(" / ")[0]:
+            problems.append(f"redis-py's default parser is {versions['redis parser']}, not hiredis")
+    if "aiohttp" in versions:
+        from aiohttp import http_parser
+
+        module = http_parser.HttpResponseParser.__module__
+        versions["aiohttp parser"] = module
+        if module != "aiohttp._http_parser":
+            problems.append(
+                f"aiohttp parses responses with {module} (pure Python), not its C parser "
+                "(AIOHTTP_NO_EXTENSIONS set?)"
+            )
+    if problems:
+        raise DependencyMissing("bench/webhooks.py: " + "; ".join(problems))
+    return versions
+
+
+def service_libraries(pid: int) -> dict[str, str]:
+    """The shared objects of SERVICE_LIBRARIES mapped into process ``pid`` (/proc/<pid>/maps):
+    name -> path. Exits if one is missing or if the process's environment turns aiohttp's C
+    extensions off."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    found: dict[str, str] = {}
+    for line in maps.splitlines():
+        path = line.split()[-1] if len(line.split()) >= 6 else ""
+        for name, marker in SERVICE_LIBRARIES.items():
+            if marker in path and path.endswith(".so"):
+                found[name] = os.path.relpath(path, ROOT)
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    no_ext = [e.decode() for e in environ if e.startswith(b"AIOHTTP_NO_EXTENSIONS=")]
+    missing = [name for name in SERVICE_LIBRARIES if name not in found]
+    if missing or any(not e.endswith("=") for e in no_ext):
+        raise DependencyMissing(
+            f"bench/webhooks.py: the delivery service (pid {pid}) has not loaded "
+            f"{', '.join(missing) or '-'} (found {found}; {no_ext or 'no AIOHTTP_NO_EXTENSIONS'})"
+        )
+    return found
+
+
+def service_stack_dump(pid: int) -> dict[str, Any]:
+    """Cross-check with ``py-spy dump`` (run after the measurements: it pauses the process
+    for a moment): the main thread's stack must run on ``uvloop.run``. Skipped (reported)
+    when py-spy is not installed or may not attach."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    if not py_spy.exists():
+        return {"ran": False, "why": "py-spy not installed"}
+    try:
+        out = subprocess.run(
+            [str(py_spy), "dump", "--pid", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"ran": False, "why": str(exc)}
+    if out.returncode != 0:
+        return {"ran": False, "why": (out.stderr or out.stdout).strip()[:200]}
+    frames = [line.strip() for line in out.stdout.splitlines() if line.startswith(" ")]
+    uvloop_frames = [f for f in frames if "uvloop" in f]
+    if not uvloop_frames:
+        raise DependencyMissing(
+            f"bench/webhooks.py: py-spy dump of the delivery service (pid {pid}) shows no "
+            f"uvloop frame:\n{out.stdout}"
+        )
+    return {
+        "ran": True,
+        "uvloop_frames": uvloop_frames,
+        "frames": len(frames),
+        "threads": out.stdout.count("Thread "),
+    }
+
+
+#: /proc/<pid>/maps findings of every delivery service this run started.
+SERVICE_CHECKS: list[dict[str, str]] = []
+#: py-spy dumps of delivery services, taken after their measurements.
+SERVICE_DUMPS: list[dict[str, Any]] = []
+
+
+class CheckedStack(Stack):
+    """A Stack whose delivery service is checked for its libraries as soon as it runs."""
+
+    def start_delivery(self) -> None:
+        super().start_delivery()
+        assert self.delivery is not None
+        SERVICE_CHECKS.append(service_libraries(self.delivery.pid))
 
 
 def webhook_id(job_id: str) -> str:
@@ -130,30 +270,119 @@ def fetch_jobs(stack: Stack, ids: list[str], timeout: float = 120) -> list[dict[
 
 
 def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
-    n = args.latency_jobs
-    log(f"latency: {n} fast-failing jobs with a webhook to the healthy receiver")
-    with HookReceiver() as rx, Stack(fifo_workers=args.workers) as stack:
+    """Two runs on one stack: jobs submitted back to back (a stress run: it saturates the
+    cores) and jobs paced at --latency-rate per second (the target's run)."""
+    n, rate = args.latency_jobs, args.latency_rate
+    log(
+        f"latency: {n} fast-failing jobs with a webhook to the healthy receiver, back to back"
+        + (f", then {n} paced at {rate:g} jobs/s" if rate else "")
+    )
+    runs: dict[str, dict[str, Any]] = {}
+    with HookReceiver() as rx, CheckedStack(fifo_workers=args.workers) as stack:
         closed = ClosedPorts(args.devices)
         warm_up_job(stack, rx, closed)
-        jobs, records, submit_rate = latency_jobs(stack, rx, closed, n, "/lat")
+        plan = [("back-to-back", "/lat", 0.0)] + ([("paced", "/lat-paced", rate)] if rate else [])
+        for name, path, pace in plan:
+            assert stack.delivery is not None
+            rx.reset()
+            loadavg = os.getloadavg()[0]
+            cpu0, fifo0 = cpu_seconds(stack.delivery.pid), stack.fifo_cpu_seconds()
+            busy0, wall0 = busy_seconds(), time.monotonic()
+            jobs, records, submit_rate = latency_jobs(stack, rx, closed, n, path, rate=pace)
+            wall = time.monotonic() - wall0
+            busy = busy_seconds() - busy0
+            time.sleep(0.3)  # let the workers reap their last work-horses
+            result = latency_figures(jobs, records, delivery_times(stack, [j["id"] for j in jobs]))
+            result.update(
+                submit_rate=submit_rate,
+                delivery_cores=(cpu_seconds(stack.delivery.pid) - cpu0) / wall,
+                fifo_cores=(stack.fifo_cpu_seconds() - fifo0) / wall,
+                busy_cores=busy / wall,
+                load=loadavg,
+            )
+            runs[name] = result
+            log(
+                f"  {name}: median {result['median_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms "
+                f"(job end -> recorded {result['to_record_median']:.1f} ms, recorded -> "
+                f"received {result['to_arrival_median']:.1f} ms); submitted at "
+                f"{submit_rate:.0f}/s; cores busy {result['busy_cores']:.2f}"
+            )
+        assert stack.delivery is not None
+        SERVICE_DUMPS.append(service_stack_dump(stack.delivery.pid))
+    return {"n": n, "rate": rate, "runs": runs}
+
+
+def busy_seconds() -> float:
+    """CPU seconds all CPUs spent busy since boot (/proc/stat; idle and iowait excluded)."""
+    ticks = [int(f) for f in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def delivery_times(stack: Stack, job_ids: list[str]) -> dict[str, tuple[float, float]]:
+    """job id -> (recorded, finished) Unix times of its own webhook's delivery, from the
+    delivery records in Redis (``created_at``: the worker recorded the event; ``updated_at``:
+    the service wrote the attempt's outcome)."""
+    assert stack.redis is not None
+    pipe = stack.redis.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.smembers(store.job_key(job_id))
+    pairs = [
+        (job_id, m.decode())
+        for job_id, members in zip(job_ids, pipe.execute(), strict=True)
+        for m in members
+    ]
+    pipe = stack.redis.pipeline(transaction=False)
+    for _, delivery_id in pairs:
+        pipe.hmget(store.delivery_key(delivery_id), "created_at", "updated_at")
+    out: dict[str, tuple[float, float]] = {}
+    for (job_id, _), (created, updated) in zip(pairs, pipe.execute(), strict=True):
+        if created and updated:
+            out[job_id] = (float(created), float(updated))
+    return out
+
+
+def latency_figures(
+    jobs: list[dict[str, Any]],
+    records: list[tuple[str | None, float, str]],
+    times: dict[str, tuple[float, float]],
+) -> dict[str, Any]:
+    """Job end -> arrival (ms), and its two parts: job end -> event recorded (the worker's
+    failure callback) and recorded -> arrival (the delivery service and the HTTP request)."""
     arrivals = {r[0]: r[1] for r in records}
-    latencies = []
+    total: list[float] = []
+    to_record: list[float] = []
+    to_arrival: list[float] = []
     missing = 0
     for job in jobs:
         got = arrivals.get(webhook_id(job["id"]))
         if got is None:
             missing += 1
             continue
-        latencies.append((got - parse_ts(job["ended_at"])) * 1000)
+        end = parse_ts(job["ended_at"])
+        total.append((got - end) * 1000)
+        if job["id"] in times:
+            recorded = times[job["id"]][0]
+            to_record.append((recorded - end) * 1000)
+            to_arrival.append((got - recorded) * 1000)
+    first = min(parse_ts(j["enqueued_at"]) for j in jobs)
+    last = max(parse_ts(j["ended_at"]) for j in jobs)
+    nan = float("nan")
     return {
-        "n": n,
-        "received": len(latencies),
+        "n": len(jobs),
+        "received": len(total),
         "missing": missing,
-        "median_ms": median(latencies),
-        "p99_ms": percentile(latencies, 99),
-        "max_ms": max(latencies),
-        "min_ms": min(latencies),
-        "submit_rate": submit_rate,
+        "median_ms": median(total) if total else nan,
+        "p99_ms": percentile(total, 99),
+        "max_ms": max(total) if total else nan,
+        "min_ms": min(total) if total else nan,
+        "to_record_median": median(to_record) if to_record else nan,
+        "to_record_p99": percentile(to_record, 99),
+        "to_arrival_median": median(to_arrival) if to_arrival else nan,
+        "to_arrival_p99": percentile(to_arrival, 99),
+        "jobs_per_s": len(jobs) / (last - first),
+        "queue_median_ms": median(
+            j["queue_time"] * 1000 for j in jobs if j.get("queue_time") is not None
+        ),
         "statuses": sorted({j["status"] for j in jobs}),
     }
 
@@ -286,38 +515,44 @@ def pending_jobs(stack: Stack, job_ids: list[str]) -> set[str]:
 def bench_sustained(args: argparse.Namespace) -> dict[str, Any]:
     n = args.sustained_events
     log(f"sustained: {n} events recorded into Redis, drained to the healthy receiver")
-    with HookReceiver() as rx, Stack(fifo_workers=1) as stack:
+    with HookReceiver() as rx, CheckedStack(fifo_workers=1) as stack:
         record_events(stack, rx.url("/warm"), 1)
         rx.wait_count(1, 20, "/warm")
         rx.reset()
-        assert stack.redis is not None
+        assert stack.redis is not None and stack.delivery is not None and rx.child is not None
         commands_before = stack.redis.info("commandstats")
-        assert stack.delivery is not None
-        service_cpu_before = cpu_seconds(stack.delivery.pid)
+        pids = {
+            "delivery service": stack.delivery.pid,
+            "redis": redis_pid(stack),
+            "receiver": rx.child.pid,
+            "benchmark (recording)": os.getpid(),
+        }
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        busy0 = busy_seconds()
+        target = successes(stack) + n
         ids, started = record_events(stack, rx.url("/sustained"), n)
         recorded_s = time.time() - started
         log(f"  recorded {n} events in {recorded_s:.2f} s ({n / recorded_s:.0f}/s); draining")
+        # Done when the service's success counter says so (one HGET every 50 ms): fetching
+        # the receiver's growing record list instead would load the receiver and this process
+        # while the service works. The records are read once, afterwards.
         deadline = time.monotonic() + args.sustained_timeout
-        records: list[Any] = []
-        crashed_at = None
-        while time.monotonic() < deadline:
-            records = rx.records()
-            if len({r[0] for r in records}) >= n:
+        while successes(stack) < target and time.monotonic() < deadline:
+            if not stack.delivery.alive():
+                log("  the delivery service process EXITED")
                 break
-            if crashed_at is None and stack.delivery is not None and not stack.delivery.alive():
-                crashed_at = time.monotonic()
-                log("  the delivery service process EXITED; waiting 5 s more, then giving up")
-            if crashed_at is not None and time.monotonic() - crashed_at > 5:
-                break
-            time.sleep(0.25)
+            time.sleep(0.05)
+        window = time.time() - started
+        cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
+        busy = busy_seconds() - busy0
         time.sleep(1.0)  # let late duplicates (if any) arrive
-        assert stack.redis is not None and stack.delivery is not None
         # States first, then the receiver's records: a delivery that succeeded before the
         # state query has surely reached the receiver before the records are read.
         seen = {r[0] for r in rx.records()}
         pending_ids = pending_jobs(stack, [i for i in ids if webhook_id(i) not in seen])
         records = rx.records()
-        service_cpu = cpu_seconds(stack.delivery.pid) - service_cpu_before
+        service_cpu = cpu["delivery service"]
+        SERVICE_DUMPS.append(service_stack_dump(stack.delivery.pid))
         raw = stack.redis.hgetall("netpulse:wh:stats")
         stats = {k.decode(): v.decode() for k, v in raw.items()}
         commands_after = stack.redis.info("commandstats")
@@ -352,6 +587,10 @@ def bench_sustained(args: argparse.Namespace) -> dict[str, Any]:
         "attempts_success": stats.get("attempts_success"),
         "redis_calls": calls,
         "service_cpu_ms_per_event": service_cpu * 1000 / max(len(got), 1),
+        "cpu_ms_per_event": {name: c * 1000 / max(len(got), 1) for name, c in cpu.items()},
+        "cores": {name: c / window for name, c in cpu.items()},
+        "busy_cores": busy / window,
+        "window": window,
         "pending_left": pending,
         "service_exit_code": exit_code,
         "max_connections_errors": service_log.count("MaxConnectionsError: Too many connections"),
@@ -399,7 +638,7 @@ def bench_isolation(args: argparse.Namespace) -> dict[str, Any]:
     spans: dict[str, list[float]] = {k: [] for k in kinds}
     loads: list[float] = []
     per_job: dict[str, list[float]] = {k: [] for k in kinds}
-    with HookReceiver() as rx, Stack(fifo_workers=args.workers) as stack:
+    with HookReceiver() as rx, CheckedStack(fifo_workers=args.workers) as stack:
         closed = ClosedPorts(args.devices)
         webhooks = {
             "none": None,
@@ -451,7 +690,7 @@ def bench_fairness(args: argparse.Namespace) -> dict[str, Any]:
         f"fairness: burst of {n} jobs then {rate:g} jobs/s for {seconds:g} s; 3 of 4 to a "
         f"hanging receiver, 1 of 4 to a healthy one"
     )
-    with HookReceiver() as rx, Stack(fifo_workers=args.workers) as stack:
+    with HookReceiver() as rx, CheckedStack(fifo_workers=args.workers) as stack:
         closed = ClosedPorts(args.devices)
         warm = stack.submit(failing_job(closed(), {"url": rx.url("/warm")}))
         stack.wait_job(warm["id"])
@@ -610,7 +849,7 @@ def bench_fanout(args: argparse.Namespace) -> dict[str, Any]:
     )
     load = os.getloadavg()[0]
     control: dict[str, Any] = {}
-    with HookReceiver() as rx, Stack(fifo_workers=1) as stack:
+    with HookReceiver() as rx, CheckedStack(fifo_workers=1) as stack:
         assert stack.redis is not None and stack.delivery is not None and rx.child is not None
         warm = min(500, n)
         if args.fanout_control:
@@ -760,7 +999,7 @@ def bench_template(args: argparse.Namespace) -> dict[str, Any]:
     )
     load = os.getloadavg()[0]
     runs: list[dict[str, Any]] = []
-    with HookReceiver() as rx, Stack(fifo_workers=1) as stack:
+    with HookReceiver() as rx, CheckedStack(fifo_workers=1) as stack:
         made = create_endpoints(
             stack,
             [
@@ -879,7 +1118,7 @@ def bench_endpoint_latency(args: argparse.Namespace) -> dict[str, Any]:
     )
     load = os.getloadavg()[0]
     runs: dict[str, dict[str, Any]] = {}
-    with HookReceiver() as rx, Stack(fifo_workers=args.workers) as stack:
+    with HookReceiver() as rx, CheckedStack(fifo_workers=args.workers) as stack:
         closed = ClosedPorts(args.devices)
 
         def run(name: str, path: str, endpoint_ids: list[str], pace: float = 0) -> None:
@@ -930,6 +1169,12 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latency-jobs", type=int, default=200)
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        default=20,
+        help="jobs/s of latency's paced run, after the back-to-back one (0: no paced run)",
+    )
     parser.add_argument("--sustained-events", type=int, default=10000)
     parser.add_argument(
         "--sustained-timeout", type=float, default=45, help="bound on the drain wait (s)"
@@ -973,6 +1218,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
     args = parser.parse_args()
+    versions = check_local_dependencies()
+    log(f"machine: {machine()}")
+    log("delivery service dependencies here: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     quiet = wait_for_quiet()
     common.LOAD_AT_START = quiet["start"]  # section_header's "at start": after the wait
     t0 = time.monotonic()
@@ -981,21 +1229,57 @@ def main() -> None:
 
     if "latency" in args.only:
         r = bench_latency(args)
-        rows.append(
-            [
-                f"Job end -> webhook received, {r['n']} fast jobs ({args.workers} FIFO workers)",
-                f"median **{r['median_ms']:.1f} ms**, p99 **{r['p99_ms']:.1f} ms** "
-                f"(min {r['min_ms']:.1f}, max {r['max_ms']:.1f}); "
-                f"{r['received']}/{r['n']} received",
-                "median < 20 ms, p99 < 100 ms",
-                verdict(r["median_ms"] < 20 and r["p99_ms"] < 100 and not r["missing"]),
-            ]
+        for name, x in r["runs"].items():
+            paced = name == "paced"
+            how = (
+                f"paced at {r['rate']:g} jobs/s (the target's run)"
+                if paced
+                else "submitted back to back (stress run: saturates the 2 cores; not the "
+                "target's run)"
+            )
+            rows.append(
+                [
+                    f"Job end -> webhook received, {x['n']} fast jobs {how}, "
+                    f"{args.workers} FIFO workers",
+                    f"median **{x['median_ms']:.1f} ms**, p99 **{x['p99_ms']:.1f} ms** "
+                    f"(min {x['min_ms']:.1f}, max {x['max_ms']:.1f}); "
+                    f"{x['received']}/{x['n']} received",
+                    "median <= 5 ms, p99 <= 20 ms",
+                    verdict(x["median_ms"] <= 5 and x["p99_ms"] <= 20 and not x["missing"])
+                    + ("" if paced else " (stress)"),
+                ]
+            )
+        details = "; ".join(
+            f"{name}: submitted at {x['submit_rate']:.0f} jobs/s, jobs ran at "
+            f"{x['jobs_per_s']:.0f}/s (first enqueued to last ended), queue time median "
+            f"{x['queue_median_ms']:.1f} ms; job end -> event recorded median "
+            f"{x['to_record_median']:.1f} ms (p99 {x['to_record_p99']:.1f}), recorded -> "
+            f"received median {x['to_arrival_median']:.1f} ms (p99 {x['to_arrival_p99']:.1f}); "
+            f"cores busy (whole machine) {x['busy_cores']:.2f} of {os.cpu_count()}, of which the "
+            f"FIFO workers and their work-horses {x['fifo_cores']:.2f}, the delivery service "
+            f"{x['delivery_cores']:.2f}; 1-min load before {x['load']:.1f}"
+            for name, x in r["runs"].items()
         )
         notes.append(
-            f"- latency: jobs submitted one after another from one client at "
-            f"{r['submit_rate']:.0f}/s; job statuses {r['statuses']} (paramiko jobs to "
-            f"{args.devices} closed ports: `job.failed` events)."
+            f"- latency: one stack, {args.workers} FIFO workers, paramiko jobs to "
+            f"{args.devices} closed ports (they fail at once: `job.failed` events, statuses "
+            f"{sorted({s for x in r['runs'].values() for s in x['statuses']})}); latency = "
+            f"receiver arrival - the job's `ended_at`, split at the delivery record's "
+            f"`created_at` (when the work-horse's failure callback recorded the event). Runs: "
+            f"{details}."
         )
+        if "paced" in r["runs"]:
+            notes.append(
+                f"- latency, which run the target is judged on: the paced one "
+                f"({r['rate']:g} jobs/s). Submitted back to back, one client sends jobs far "
+                f"faster than {args.workers} FIFO workers can run them (each job forks an RQ "
+                f"work-horse), so the FIFO pool keeps both cores busy for the whole run (cores "
+                f"busy above) and every delivery waits for a CPU behind the work-horses: that "
+                f"figure measures the run queue of an overloaded 2-core host, not the delivery "
+                f"path. At {r['rate']:g} jobs/s the host has CPU to spare, which is the "
+                f"condition a latency target describes; the back-to-back figure is kept as the "
+                f"stress figure."
+            )
     if "sustained" in args.only:
         r = bench_sustained(args)
         rows.append(
@@ -1005,8 +1289,18 @@ def main() -> None:
                 f"drain {r['rate_drain']:.0f}/s); distinct received {r['distinct']}/{r['n']} "
                 f"within {args.sustained_timeout:g} s ({r['still_pending']} still pending, "
                 f"lost {r['lost']}), duplicates {r['duplicates']}",
-                ">= 1,000 events/s, none lost",
-                verdict(r["rate_end_to_end"] >= 1000 and r["lost"] == 0 and not r["undelivered"]),
+                ">= 1,500 events/s, none lost",
+                verdict(r["rate_end_to_end"] >= 1500 and r["lost"] == 0 and not r["undelivered"]),
+            ]
+        )
+        rows.append(
+            [
+                f"Delivery-service CPU per delivered event in that run (CPU: {cpu_model()}, "
+                f"{os.cpu_count()} cores)",
+                f"**{r['service_cpu_ms_per_event']:.3f} ms** per event (user + system, /proc; "
+                f"{r['cores']['delivery service']:.2f} of a core over {r['window']:.1f} s)",
+                "<= 0.5 ms",
+                verdict(r["service_cpu_ms_per_event"] <= 0.5),
             ]
         )
         notes.append(
@@ -1019,8 +1313,13 @@ def main() -> None:
             f"lease and due-index updates inside the claim and finish scripts): HGETALL "
             f"{r['redis_calls']['hgetall']}, ZADD {r['redis_calls']['zadd']}, EVALSHA "
             f"{r['redis_calls']['evalsha']}; HGETALL per delivered event "
-            f"{r['redis_calls']['hgetall'] / max(r['distinct'], 1):.1f}. CPU of the delivery "
-            f"service per delivered event: {r['service_cpu_ms_per_event']:.2f} ms. Receiver: "
+            f"{r['redis_calls']['hgetall'] / max(r['distinct'], 1):.1f}. CPU per delivered "
+            f"event from the first record to the success counter reaching the count "
+            f"({r['window']:.2f} s): "
+            + ", ".join(f"{k} {v:.3f} ms" for k, v in r["cpu_ms_per_event"].items())
+            + "; cores used: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["cores"].items())
+            + f"; whole machine {r['busy_cores']:.2f} of {os.cpu_count()} busy. Receiver: "
             f"bench/receiver.py (raw asyncio + uvloop + httptools HTTP/1.1 server, separate "
             f"process, answers 200 immediately)."
         )
@@ -1242,11 +1541,39 @@ def main() -> None:
             + "."
         )
 
+    paths = sorted({path for found in SERVICE_CHECKS for path in found.values()})
+    dumps = [d for d in SERVICE_DUMPS if d.get("ran")]
+    skipped = [d["why"] for d in SERVICE_DUMPS if not d.get("ran")]
+    frames = sorted({f for d in dumps for f in d["uvloop_frames"]})
+    notes.append(
+        "- Delivery service dependencies, checked (the run stops with an error if one is "
+        "missing): in this process (same interpreter and venv as the service) "
+        + ", ".join(f"{k} {v}" for k, v in versions.items() if "parser" not in k)
+        + f" import; redis-py's default parsers (async / sync) are {versions['redis parser']}, "
+        f"aiohttp's response parser is {versions['aiohttp parser']} (C). In every delivery "
+        f"service this run started ({len(SERVICE_CHECKS)}), /proc/<pid>/maps holds "
+        + ", ".join(f"`{x}`" for x in paths)
+        + ", read as soon as the service logged its start, and AIOHTTP_NO_EXTENSIONS is not "
+        "set in its environment. Why /proc/<pid>/maps rather than py-spy as the check: it is "
+        "deterministic and costs nothing (a py-spy dump is a snapshot: an idle asyncio loop "
+        "shows no coroutine frame, so _HiredisParser or aiohttp frames appear only if a "
+        "dump happens to land mid-request; py-spy also pauses the process it reads). A mapped "
+        "library is one the process imported; that it is the one in use follows from the "
+        "code: `uvloop.run` refuses to run on any other loop (run_event_loop calls it), "
+        "redis-py picks the parser above for every connection (NetPulse sets no "
+        "parser_class), and GuardedSender is aiohttp. Cross-check after the measurements, "
+        f"`py-spy dump` of the service: {len(dumps)} dump(s), uvloop frames in the main "
+        "thread: "
+        + ("; ".join(f"`{f}`" for f in frames) or "none")
+        + (f" (skipped: {skipped})" if skipped else "")
+        + "."
+    )
     elapsed = time.monotonic() - t0
     text = table(["Benchmark", "Measured", "Target", "Verdict"], rows)
     notes.append(
         f"- Before the run: load {quiet['first']}; waited {quiet['waited']:.0f} s for the "
-        f"1-minute load to reach {LOAD_LIMIT} or less."
+        f"1-minute load to reach {LOAD_LIMIT} or less. Product: commit {git_head()} of "
+        "/work/main (other engineers' uncommitted edits may be present)."
     )
     details = "\n".join(notes) + "\n"
     print()
