@@ -871,8 +871,9 @@ def report(args: argparse.Namespace, res: dict[str, Any], quiet: dict[str, Any])
         "come from this process."
     )
     notes.append(
-        f"- Product: commit {git_head()} of /work/main (other engineers' uncommitted edits "
-        "elsewhere in the tree may be present)."
+        f"- Product: commit {git_head()} of /work/main, netpulse/ as of commit "
+        f"{product_commit()} (other engineers' uncommitted edits elsewhere in the tree may be "
+        "present)."
     )
     return [*tables, "\n".join(notes)]
 
@@ -880,8 +881,8 @@ def report(args: argparse.Namespace, res: dict[str, Any], quiet: dict[str, Any])
 #: The first full run of this command, on commit 97adf05 (before the archiver gathered
 #: records), and a py-spy profile of that archiver: kept because they explain commit 818d92d.
 EARLIER_NOTE = (
-    "- Earlier, on commit 97adf05 (the archiver then wrote whatever one read gave it and "
-    "sent XREADGROUP 0, XAUTOCLAIM and XLEN around every batch), the same command at "
+    "- Earlier, on commit 97adf05, before 818d92d (the archiver then wrote whatever one read "
+    "gave it and sent XREADGROUP 0, XAUTOCLAIM and XLEN around every batch), the same command at "
     "11:49-11:59: off 130.6 jobs/s; on, SQLite 119.2 (**0.913x, MISS**); on, PostgreSQL "
     "113.2 (**0.867x, MISS**); records only 124.6 (0.954x); archiver 2.34 / 2.55 ms CPU per "
     "job in batches of 1.3 / 1.6 records (0.28-0.29 of a core; machine 1.49 / 1.59 cores busy "
@@ -894,6 +895,25 @@ EARLIER_NOTE = (
     "`_audit_submission` 7-8 % of a bulk submission (its own XADD round trip per job, "
     "outside the enqueue pipeline; the same in mode none)."
 )
+
+
+def product_commit() -> str:
+    """The last commit that changed netpulse/ (the product code the figures measure)."""
+    import subprocess
+
+    from bench.common import ROOT
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "netpulse"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def product_line(needle: str, path: str = "netpulse/audit/archiver.py") -> str:

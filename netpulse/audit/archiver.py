@@ -104,7 +104,7 @@ class Archiver:
             entries = self._new(block_ms)
             if entries and self.gather and len(entries) < self.settings.audit.batch_size:
                 time.sleep(self.gather)
-                entries += self._new(0)
+                entries += self._read(">", None, self.settings.audit.batch_size - len(entries))
         written = self._write(entries) if entries else 0
         self._maintain()
         return written
