@@ -56,6 +56,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bench.common as common
 from bench.common import (
     Fleet,
     Stack,
@@ -68,6 +69,7 @@ from bench.common import (
     section_header,
     table,
     update_results,
+    wait_for_quiet,
 )
 from bench.sessions_support import (
     FastFleet,
@@ -585,8 +587,13 @@ def profile_run(
             continue
         profiles[name] = summarize_profile(path.read_text(), wall, rate)
         profiles[name]["file"] = str(path)
-        profiles[name]["cores"] = cpu[name] / wall
-        profiles[name]["cpu_ms_per_job"] = cpu[name] / max(run["finished"], 1) * 1000
+        # A node's CPU per job is per job it ran; the others' per job of the run.
+        jobs = run["finished"]
+        if name.startswith("node "):
+            jobs = run["per_queue"].get(f"NodeQ_{name[5:]}", 0)
+        profiles[name]["jobs"] = jobs
+        profiles[name]["cores"] = cpu[name] / run["elapsed"]
+        profiles[name]["cpu_ms_per_job"] = cpu[name] / max(jobs, 1) * 1000
     return {"ran": True, "run": run, "profiles": profiles, "dir": str(out_dir), "rate": rate}
 
 
@@ -822,8 +829,9 @@ def nodes_report(args: argparse.Namespace, res: dict[str, Any], elapsed: float) 
             sites = "; ".join(f"`{site}` {share:.0%}" for site, share in p["sites"][:8])
             leaves = "; ".join(f"`{leaf}` {share:.0%}" for leaf, share in p["top"][:4])
             parts.append(
-                f"**{name}** ({p['cpu_ms_per_job']:.2f} ms CPU per job, {p['cores']:.2f} of a "
-                f"core; {p['samples']} samples): by library (innermost frame): {buckets}. By "
+                f"**{name}** ({p['cpu_ms_per_job']:.2f} ms CPU per job of its "
+                f"{p['jobs']}, {p['cores']:.2f} of a core over the run; {p['samples']} samples): "
+                f"by library (innermost frame): {buckets}. By "
                 f"call site (innermost RQ or NetPulse frame): {sites}. Top leaf functions: "
                 f"{leaves}"
             )
@@ -1153,6 +1161,9 @@ def main() -> None:
             )
     nodes_text = ""
     if "nodes" in parts:
+        quiet = wait_for_quiet()
+        log(f"nodes: load before {quiet['first']}, waited {quiet['waited']:.0f} s")
+        common.LOAD_AT_START = quiet["start"]  # the section's "at start": after the wait
         nodes_t0 = time.monotonic()
         with Stack(fifo_workers=SMALL_POOL, delivery=False) as stack:
             res["nodes"] = bench_nodes(stack, args)
