@@ -85,6 +85,9 @@ class Archiver:
                     exc,
                 )
                 stop.wait(2)
+            except Exception:  # a bug must not end the trail: say it, and go on
+                log.exception("audit archiver: a batch failed; it is read again")
+                stop.wait(2)
         log.info("audit archiver %s stopped", self.name)
 
     def step(self, block_ms: int = 0) -> int:

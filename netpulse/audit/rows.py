@@ -120,7 +120,23 @@ def ends_from_rq(
     RQ: status, the error NetPulse stored in ``meta``, and the output if RQ still has it."""
     rows: dict[str, dict[str, Any]] = {}
     ids = sorted(job_ids)
-    for job_id, job in zip(ids, Job.fetch_many(ids, connection=conn), strict=True):
+    for job_id in ids:
+        try:
+            job = Job.fetch(job_id, connection=conn)
+        except NoSuchJobError:
+            job = None
+        except Exception as exc:  # a damaged record must not stop the trail
+            log.error("job %s: its record cannot be read for the audit trail (%s)", job_id, exc)
+            rows[job_id] = {
+                "status": "unknown",
+                "error_type": None,
+                "error": "the job's record in Redis cannot be read",
+                "started_at": None,
+                "ended_at": None,
+                "duration": None,
+                "results": None,
+            }
+            continue
         if job is None:
             rows[job_id] = {
                 "status": "unknown",
