@@ -22,25 +22,22 @@ def _held(system: httpx.Client) -> set[str]:
     }
 
 
+def _pinned_to_closed_port(port: int) -> dict[str, Any]:
+    """A pinned job to a port where nothing listens (it fails at once)."""
+    return {
+        "driver": "paramiko",
+        "connection_args": {"host": "127.0.0.1", "port": port, "username": "u", "password": "p"},
+        "command": "true",
+        "queue_strategy": "pinned",
+    }
+
+
 def test_an_unreachable_device_leaves_the_node_and_a_warm_one_stays(
     system: httpx.Client, sshd: Any
 ) -> None:
     port = free_port()  # nothing listens there
     unreachable = f"127.0.0.1:{port}"
-    failed = run(
-        system,
-        {
-            "driver": "paramiko",
-            "connection_args": {
-                "host": "127.0.0.1",
-                "port": port,
-                "username": "u",
-                "password": "p",
-            },
-            "command": "true",
-            "queue_strategy": "pinned",
-        },
-    )
+    failed = run(system, _pinned_to_closed_port(port))
     assert failed["status"] == "failed"
     # Held right after its job (the grace starts when the node first sees it idle).
     assert unreachable in _held(system)
@@ -64,18 +61,5 @@ def test_an_unreachable_device_leaves_the_node_and_a_warm_one_stays(
     )
     assert warm_device in _held(system)  # its session is open: kept
     # Its next job places it again.
-    again = run(
-        system,
-        {
-            "driver": "paramiko",
-            "connection_args": {
-                "host": "127.0.0.1",
-                "port": port,
-                "username": "u",
-                "password": "p",
-            },
-            "command": "true",
-            "queue_strategy": "pinned",
-        },
-    )
+    again = run(system, _pinned_to_closed_port(port))
     assert again["status"] == "failed" and again["result"]["error"]["type"] == "connection"
