@@ -18,6 +18,21 @@ from rq.utils import now
 
 
 class OrderedQueue(Queue):
+    def enqueue_job(
+        self,
+        job: Job,
+        pipeline: Pipeline | None = None,
+        at_front: bool = False,
+        unique: bool = False,
+    ) -> Job:
+        """NetPulse's own case (rate limited, no dependencies, no caller's pipeline) goes
+        straight to the ordered enqueue below, which registers the queue in its own
+        transaction: RQ would first send that ``SADD`` in a round trip of its own."""
+        if pipeline is not None or unique or not job.has_rate_limit or job._dependency_ids:
+            return super().enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
+        self._check_rate_limit_namespace(job)
+        return self._enqueue_rate_limited_job(job, at_front=at_front)
+
     def _enqueue_rate_limited_job(
         self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False
     ) -> Job:
@@ -35,6 +50,7 @@ class OrderedQueue(Queue):
         if at_front:
             job.enqueue_at_front = True
         with self.connection.pipeline() as pipe:
+            pipe.sadd(self.redis_queues_keys, self.key)
             registry.register(concurrency, pipe)
             job.save(pipeline=pipe)
             job.cleanup(ttl=job.ttl, pipeline=pipe)

@@ -137,10 +137,13 @@ def enqueue(
     settings: Settings,
     submitted_by: str | None = None,
     client: str | None = None,
+    any_endpoints: bool | None = None,
 ) -> Job:
     """Queue one device job (its payload rendered first) and return the RQ job.
     ``submitted_by`` is the name of the API key that asked (shown with the job and in its
-    webhook events), ``client`` the address it came from (for the audit trail)."""
+    webhook events), ``client`` the address it came from (for the audit trail).
+    ``any_endpoints``: whether webhook endpoints exist, when the caller read it already (a
+    bulk request reads it once for all its jobs); None reads it here."""
     try:
         req = render_request(req, settings)
     except TemplateError as exc:
@@ -185,13 +188,19 @@ def enqueue(
         # Success needs a callback only to notify (the request's webhook, or an endpoint, which
         # may subscribe to it); failures always record their cause.
         on_success=Callback("netpulse.worker.callbacks.on_job_success", CALLBACK_TIMEOUT)
-        if req.webhook is not None or endpoint_directory.current(conn, settings).endpoints
+        if req.webhook is not None or _any_endpoints(conn, settings, any_endpoints)
         else None,
         on_failure=Callback("netpulse.worker.callbacks.on_job_failure", CALLBACK_TIMEOUT),
         on_stopped=Callback("netpulse.worker.callbacks.on_job_stopped", CALLBACK_TIMEOUT),
     )
     _audit_submission(conn, settings, job, req, lines, queue_name, client)
     return job
+
+
+def _any_endpoints(conn: Redis, settings: Settings, known: bool | None) -> bool:
+    if known is not None:
+        return known
+    return bool(endpoint_directory.current(conn, settings).endpoints)
 
 
 def _audit_submission(
@@ -245,9 +254,12 @@ def enqueue_bulk(
     """Queue one job per device request (:func:`expand_bulk`); the jobs queued, and the
     devices refused with the reason (a device that cannot be queued never stops the others)."""
     queued, failed = [], []
+    # Read once for the whole request: an endpoint made while a bulk is being queued gets
+    # the success events of the next request's jobs, not of this one's.
+    any_endpoints = bool(endpoint_directory.current(conn, settings).endpoints)
     for req in requests:
         try:
-            queued.append(enqueue(req, conn, settings, submitted_by, client))
+            queued.append(enqueue(req, conn, settings, submitted_by, client, any_endpoints))
         except (SubmissionError, NoCapacity) as exc:
             failed.append(BulkFailure(host=req.connection_args.host, reason=str(exc)))
     return queued, failed

@@ -99,9 +99,11 @@ def _handler(hostname: str):
         try:
             async for line in process.stdin:
                 out = answer(line, hostname, mode)
-                # Every prompt starts on a new line, as on a real CLI: when several RETURNs
-                # arrive at once the line editor's echoes would otherwise glue prompts together.
-                process.stdout.write((out or "\r\n") + f"{hostname}{mode[0]}")
+                # The line is echoed here, as a real CLI echoes what is typed, then the output
+                # and the prompt on a new line (an empty output still ends the line: several
+                # RETURNs arriving at once must not glue prompts together).
+                echo = line.rstrip("\r\n")
+                process.stdout.write(f"{echo}\r\n" + (out or "\r\n") + f"{hostname}{mode[0]}")
         except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged, ConnectionError):
             pass
         process.exit(0)
@@ -121,7 +123,10 @@ async def serve(count: int, host: str, base_port: int, ready: asyncio.Event | No
             base_port + i,
             server_host_keys=[key],
             process_factory=_handler(name),
-            line_editor=True,
+            # No asyncssh line editor: it builds a table of every printable character for each
+            # new session (tens of ms of CPU), which on a small host competes with the worker
+            # nodes a benchmark measures. The handler echoes each line itself.
+            line_editor=False,
             keepalive_interval=0,
         )
         servers.append(server)

@@ -210,15 +210,21 @@ class NodeDirectory:
 
     # -- placing devices ------------------------------------------------------------------------
 
-    def place(self, device: str, scheduler: str = "least_load") -> str:
-        """The node that runs ``device``'s pinned jobs, choosing one when it has none alive."""
+    def place(self, device: str, scheduler: str = "least_load") -> tuple[str, str | None]:
+        """The node that runs ``device``'s pinned jobs, choosing one when it has none alive;
+        and the node it had before (None when it had none), so that a caller can move the
+        device's waiting jobs when the two differ."""
         current = self.owner(device)
         if current is not None:
-            # The common case, on every pinned submission: two key reads, not the directory.
-            alive, draining = self.conn.exists(alive_key(current)), self.is_draining(current)
+            # The common case, on every pinned submission: two key reads in one round trip,
+            # not the directory.
+            pipe = self.conn.pipeline(transaction=False)
+            pipe.exists(alive_key(current))
+            pipe.exists(draining_key(current))
+            alive, draining = pipe.execute()
             if alive and not draining:
-                return current
-        return self.move(device, current, exclude=set(), scheduler=scheduler)
+                return current, current
+        return self.move(device, current, exclude=set(), scheduler=scheduler), current
 
     def move(
         self,

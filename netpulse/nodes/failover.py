@@ -182,9 +182,7 @@ def drain(conn: Redis, directory: NodeDirectory, node: str, settings: Settings) 
 
 def place_device(conn: Redis, device: str, settings: Settings) -> str:
     """The live node for a pinned device; when it changes owner, its waiting jobs follow."""
-    directory = NodeDirectory(conn)
-    previous = directory.owner(device)
-    node = directory.place(device, scheduler=settings.node.scheduler)
+    node, previous = NodeDirectory(conn).place(device, scheduler=settings.node.scheduler)
     if previous and previous != node:
         relocate_device(conn, device, previous, node)
     return node

@@ -24,6 +24,7 @@ from typing import Any
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import now
 
 from netpulse.config import Settings
 from netpulse.nodes import failover
@@ -39,14 +40,22 @@ from netpulse.worker.pool import preload
 from netpulse.worker.registries import ThreadedStartedJobRegistry
 from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper, PromptUnsubscribe
 from netpulse.worker.stranded import StrandedJobs
+from netpulse.worker.success import OneTripSuccess
 
 log = logging.getLogger(__name__)
 
 #: Seconds between a node thread's own RQ heartbeats (RQ would send one per job).
 HEARTBEAT_EVERY = 5.0
 
+#: Seconds between a node thread's checks for ``rq suspend`` (RQ checks before every job: one
+#: round trip per job for a flag an operator sets by hand, so a suspension takes effect within
+#: this time instead of at the next job).
+SUSPENSION_CHECK_EVERY = 1.0
 
-class SessionWorker(PromptUnsubscribe, JobEndPublisher, OutcomeKeeper, SimpleWorker):
+
+class SessionWorker(
+    PromptUnsubscribe, JobEndPublisher, OneTripSuccess, OutcomeKeeper, SimpleWorker
+):
     """An RQ worker running in a thread of a node process."""
 
     death_penalty_class = TimerDeathPenalty
@@ -67,6 +76,22 @@ class SessionWorker(PromptUnsubscribe, JobEndPublisher, OutcomeKeeper, SimpleWor
             self._last_beat = time.monotonic()
         super().heartbeat(timeout, pipeline)
 
+    def check_for_suspension(self, burst: bool) -> None:
+        last = getattr(self, "_suspension_checked", None)
+        if last is not None and time.monotonic() - last < SUSPENSION_CHECK_EVERY:
+            return
+        self._suspension_checked = time.monotonic()
+        super().check_for_suspension(burst)
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        """RQ writes the job's ``last_heartbeat`` here in a round trip of its own; the final
+        state's transaction (``handle_job_success`` / the failed registry) saves the whole job,
+        that field included, moments later. The started registry is not touched by either:
+        the execution's entry was given the job's timeout + 60 s when it started, which
+        outlasts the end-of-job callbacks (bounded at 10 s)."""
+        job.ended_at = now()
+        job.last_heartbeat = job.ended_at
+
     def _install_signal_handlers(self) -> None:
         """Signals belong to the node's main thread, which stops the workers itself."""
 
@@ -77,9 +102,13 @@ class SessionWorker(PromptUnsubscribe, JobEndPublisher, OutcomeKeeper, SimpleWor
         super().clean_registries()
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        """RQ's ``SimpleWorker.execute_job`` without its closing ``set_state(IDLE)``: the
+        work loop sets the state to idle again before it waits for the next job, so that
+        write was a second round trip per job for the same field."""
         self._running = job
         try:
-            super().execute_job(job, queue)
+            execution = self.prepare_execution(job)
+            self.perform_job(job, queue, execution)
         finally:
             self._running = None
             self.pool.forget_stop(job.id)
