@@ -32,13 +32,16 @@ from netpulse.runtime.scripts import NoScriptError, PipelinedScript, load
 log = logging.getLogger(__name__)
 
 
+#: RQ's release script, loaded into Redis once per process (all job threads share it).
+_release: PipelinedScript | None = None
+
+
 class OneTripSuccess:
     """Mixin for RQ workers: a successful job's outcome, slot and promotion in one ``EXEC``."""
 
     connection: Any
     name: str
     default_result_ttl: int
-    _release: PipelinedScript | None = None
 
     def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any, execution: Any):
         parent = super().handle_job_success  # type: ignore[misc]
@@ -89,9 +92,10 @@ class OneTripSuccess:
             self._enqueue_dependents_safely(queue, job)  # type: ignore[attr-defined]
 
     def _release_script(self) -> PipelinedScript:
-        release = self._release
-        if release is None:
+        global _release
+        release = _release
+        if release is None:  # two threads may both load it: harmless, SCRIPT LOAD is idempotent
             release = PipelinedScript(self.connection, RELEASE_AND_ENQUEUE_SCRIPT)
             load(self.connection, [release])
-            self._release = release
+            _release = release
         return release
