@@ -39,6 +39,7 @@ from netpulse.worker import task
 from netpulse.worker.pool import preload
 from netpulse.worker.registries import ThreadedStartedJobRegistry
 from netpulse.worker.rq_worker import JobEndPublisher, OutcomeKeeper, PromptUnsubscribe
+from netpulse.worker.start import OneTripStart
 from netpulse.worker.stranded import StrandedJobs
 from netpulse.worker.success import OneTripSuccess
 
@@ -54,11 +55,13 @@ SUSPENSION_CHECK_EVERY = 1.0
 
 
 class SessionWorker(
-    PromptUnsubscribe, JobEndPublisher, OneTripSuccess, OutcomeKeeper, SimpleWorker
+    PromptUnsubscribe, JobEndPublisher, OneTripSuccess, OutcomeKeeper, OneTripStart, SimpleWorker
 ):
     """An RQ worker running in a thread of a node process."""
 
     death_penalty_class = TimerDeathPenalty
+    #: The state last written to Redis (``set_state``).
+    _state_written: str | None = None
 
     def __init__(self, *args: Any, pool: SessionPool, **kwargs: Any) -> None:
         kwargs.setdefault("worker_ttl", 20)  # a lost node's workers vanish from `rq info` soon
@@ -75,6 +78,15 @@ class SessionWorker(
                 return
             self._last_beat = time.monotonic()
         super().heartbeat(timeout, pipeline)
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """Each state is written once per change: RQ's loop sets ``idle`` again before every
+        wait, after the job's outcome transaction wrote it (``OneTripSuccess``)."""
+        if pipeline is None and state == self._state_written:
+            self._state = state
+            return
+        super().set_state(state, pipeline)
+        self._state_written = state
 
     def check_for_suspension(self, burst: bool) -> None:
         last = getattr(self, "_suspension_checked", None)

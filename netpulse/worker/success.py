@@ -14,7 +14,9 @@ per second. :class:`OneTripSuccess` sends the same writes in one transaction:
   so the promotion rules are RQ's), with the concurrency the job was queued with: every job of
   a device is queued with the same setting, so this is the value RQ would read.
 
-Jobs RQ handles differently (repeats, no rate limit) take RQ's own path.
+The transaction also sets the worker's state to idle (this mixin is for thread workers, which
+take their next job at once). Jobs RQ handles differently (repeats, no rate limit) take RQ's
+own path.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.rate_limit import RELEASE_AND_ENQUEUE_SCRIPT, RateLimitRegistry
 from rq.utils import current_timestamp, now, utcformat
+from rq.worker import WorkerStatus
 
 from netpulse.runtime.scripts import NoScriptError, PipelinedScript, load
 
@@ -66,6 +69,9 @@ class OneTripSuccess:
                 )
             job.cleanup(result_ttl, pipeline=pipe, remove_from_queue=False)
             self.cleanup_execution(job, pipeline=pipe, execution=execution)  # type: ignore[attr-defined]
+            # A thread worker takes its next job at once: it is idle from here (RQ's loop
+            # would write that in a round trip of its own before waiting for the next job).
+            self.set_state(WorkerStatus.IDLE, pipeline=pipe)  # type: ignore[attr-defined]
             release(
                 keys=[registry.allowed_key, registry.rate_limited_key],
                 args=[
