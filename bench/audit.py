@@ -899,21 +899,9 @@ EARLIER_NOTE = (
 
 def product_commit() -> str:
     """The last commit that changed netpulse/ (the product code the figures measure)."""
-    import subprocess
+    from bench.common import git_output
 
-    from bench.common import ROOT
-
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "netpulse"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return git_output("log", "-1", "--format=%h", "--", "netpulse")
 
 
 def product_line(needle: str, path: str = "netpulse/audit/archiver.py") -> str:

@@ -492,11 +492,11 @@ def machine() -> str:
     )
 
 
-def git_head() -> str:
-    """The short commit of /work/main's HEAD (other engineers' uncommitted edits aside)."""
+def git_output(*args: str) -> str:
+    """What ``git <args>`` prints in /work/main (stripped), or "unknown" when git fails."""
     try:
         out = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(ROOT), *args],
             capture_output=True,
             text=True,
             timeout=10,
@@ -505,6 +505,11 @@ def git_head() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def git_head() -> str:
+    """The short commit of /work/main's HEAD (other engineers' uncommitted edits aside)."""
+    return git_output("rev-parse", "--short", "HEAD")
 
 
 def command_line() -> str:

@@ -100,24 +100,7 @@ def reused(job: dict[str, Any]) -> bool:
 
 
 def git_head() -> str:
-    try:
-        out = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(Path(__file__).resolve().parent.parent),
-                "rev-parse",
-                "--short",
-                "HEAD",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return common.git_head()
 
 
 def ms(value: float) -> str:
