@@ -318,19 +318,25 @@ def busy_seconds() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def job_deliveries(stack: Stack, job_ids: list[str]) -> list[tuple[str, str]]:
+    """(job id, delivery id) of every delivery these jobs' events made, in one round trip."""
+    assert stack.redis is not None
+    pipe = stack.redis.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.smembers(store.job_key(job_id))
+    return [
+        (job_id, m.decode())
+        for job_id, members in zip(job_ids, pipe.execute(), strict=True)
+        for m in members
+    ]
+
+
 def delivery_times(stack: Stack, job_ids: list[str]) -> dict[str, tuple[float, float]]:
     """job id -> (recorded, finished) Unix times of its own webhook's delivery, from the
     delivery records in Redis (``created_at``: the worker recorded the event; ``updated_at``:
     the service wrote the attempt's outcome)."""
     assert stack.redis is not None
-    pipe = stack.redis.pipeline(transaction=False)
-    for job_id in job_ids:
-        pipe.smembers(store.job_key(job_id))
-    pairs = [
-        (job_id, m.decode())
-        for job_id, members in zip(job_ids, pipe.execute(), strict=True)
-        for m in members
-    ]
+    pairs = job_deliveries(stack, job_ids)
     pipe = stack.redis.pipeline(transaction=False)
     for _, delivery_id in pairs:
         pipe.hmget(store.delivery_key(delivery_id), "created_at", "updated_at")
@@ -493,14 +499,7 @@ def record_events(
 def pending_jobs(stack: Stack, job_ids: list[str]) -> set[str]:
     """Those of these jobs whose delivery is still pending in Redis (not lost, not failed)."""
     assert stack.redis is not None
-    pipe = stack.redis.pipeline(transaction=False)
-    for job_id in job_ids:
-        pipe.smembers(store.job_key(job_id))
-    pairs = [
-        (job_id, m.decode())
-        for job_id, members in zip(job_ids, pipe.execute(), strict=True)
-        for m in members
-    ]
+    pairs = job_deliveries(stack, job_ids)
     pipe = stack.redis.pipeline(transaction=False)
     for _, delivery_id in pairs:
         pipe.hget(store.delivery_key(delivery_id), "state")
