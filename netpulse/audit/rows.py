@@ -118,38 +118,46 @@ def ends_from_rq(
 ) -> dict[str, dict[str, Any]]:
     """The ends of jobs that ended away from a worker (lost pool or node, cancel), read from
     RQ: status, the error NetPulse stored in ``meta``, and the output if RQ still has it."""
-    rows: dict[str, dict[str, Any]] = {}
     ids = sorted(job_ids)
-    for job_id in ids:
-        try:
-            job = Job.fetch(job_id, connection=conn)
-        except NoSuchJobError:
-            job = None
-        except Exception as exc:  # a damaged record must not stop the trail
-            log.error("job %s: its record cannot be read for the audit trail (%s)", job_id, exc)
-            rows[job_id] = {
-                "status": "unknown",
-                "error_type": None,
-                "error": "the job's record in Redis cannot be read",
-                "started_at": None,
-                "ended_at": None,
-                "duration": None,
-                "results": None,
-            }
-            continue
-        if job is None:
-            rows[job_id] = {
-                "status": "unknown",
-                "error_type": None,
-                "error": "the job expired in Redis before it was archived",
-                "started_at": None,
-                "ended_at": None,
-                "duration": None,
-                "results": None,
-            }
-            continue
-        rows[job_id] = end_row(_job_end(job), mode, max_output)
+    try:
+        found: list[Job | None] = list(Job.fetch_many(ids, connection=conn))
+    except Exception:  # a damaged record among them: read them one by one to find it
+        found = [_fetch_one(conn, job_id) for job_id in ids]
+    rows: dict[str, dict[str, Any]] = {}
+    for job_id, job in zip(ids, found, strict=True):
+        if job is _UNREADABLE:
+            rows[job_id] = _unknown("the job's record in Redis cannot be read")
+        elif job is None:
+            rows[job_id] = _unknown("the job expired in Redis before it was archived")
+        else:
+            rows[job_id] = end_row(_job_end(job), mode, max_output)
     return rows
+
+
+#: Stands for a job whose record exists but cannot be read (``_fetch_one``).
+_UNREADABLE: Any = object()
+
+
+def _fetch_one(conn: Redis, job_id: str) -> Job | None:
+    try:
+        return Job.fetch(job_id, connection=conn)
+    except NoSuchJobError:
+        return None
+    except Exception as exc:  # a damaged record must not stop the trail
+        log.error("job %s: its record cannot be read for the audit trail (%s)", job_id, exc)
+        return _UNREADABLE
+
+
+def _unknown(error: str) -> dict[str, Any]:
+    return {
+        "status": "unknown",
+        "error_type": None,
+        "error": error,
+        "started_at": None,
+        "ended_at": None,
+        "duration": None,
+        "results": None,
+    }
 
 
 def _job_end(job: Job) -> dict[str, Any]:
