@@ -15,6 +15,7 @@ the new master.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from netpulse.keys import JOB_DONE_CHANNEL
 from netpulse.runtime.outage import BACKOFF_CAP, BACKOFF_FIRST, OutageLog, is_outage
 from netpulse.runtime.redis_conn import connect_async
+from netpulse.runtime.tasks import end_tasks
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class JobWaiter:
         self._waiters: dict[str, set[asyncio.Future[None]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._outage = OutageLog(log, "job-end subscription")
         #: How many times the subscription was confirmed (1 after start; more after losses).
         self.subscriptions = 0
@@ -43,14 +46,15 @@ class JobWaiter:
         await asyncio.wait_for(self._ready.wait(), timeout=10)
 
     async def stop(self) -> None:
+        """End the subscription; bounded, as redis-py may swallow the cancellation."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await end_tasks([self._task], "job-end subscription")
 
     async def _listen(self) -> None:
-        """Subscribe, dispatch job ends, and subscribe again after any loss, forever."""
+        """Subscribe, dispatch job ends, and subscribe again after any loss, until stopped."""
         delay = BACKOFF_FIRST
-        while True:
+        while not self._stopping.is_set():
             confirmed = self.subscriptions
             try:
                 await self._subscribe_and_dispatch()
@@ -67,7 +71,8 @@ class JobWaiter:
             if self.subscriptions > confirmed:
                 delay = BACKOFF_FIRST  # it worked for a while: start the back-off over
             self._wake_all()  # waiters re-read their job rather than wait blind
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, BACKOFF_CAP)
 
     async def _subscribe_and_dispatch(self) -> None:

@@ -21,6 +21,7 @@ keeps trying every interval meanwhile (a lost set is rebuilt by the next beat).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -68,7 +69,7 @@ def live_services(conn: Redis, ttl: float = HEARTBEAT_TTL) -> int:
 
 
 class ServiceHeartbeat:
-    """Beats for one delivery service process until cancelled, then leaves."""
+    """Beats for one delivery service process until it stops, then leaves."""
 
     def __init__(
         self,
@@ -108,13 +109,19 @@ class ServiceHeartbeat:
         self._failing = False
         return True
 
-    async def run(self) -> None:
-        """Beat every ``interval`` until cancelled; then remove this instance's entry."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Beat every ``interval`` until ``stop`` is set (or the task is cancelled); then
+        remove this instance's entry.
+
+        The stop event, not cancellation alone, ends the loop: redis-py can swallow a
+        cancellation that arrives during a beat (``netpulse.runtime.tasks``).
+        """
         log.info("webhook delivery service %s: beating on %s", self.instance, SERVICES)
         try:
-            while True:
+            while not stop.is_set():
                 await self.beat()
-                await asyncio.sleep(self.interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.interval)
         finally:
             await self.leave()
 

@@ -29,6 +29,7 @@ from netpulse.net.ssrf import DestinationPolicy
 from netpulse.registry import PluginError
 from netpulse.runtime.outage import OutageLog, is_outage
 from netpulse.runtime.scripts import aload as aload_scripts
+from netpulse.runtime.tasks import end_tasks
 from netpulse.security.sealing import SealError, open_webhook_dict
 from netpulse.webhooks import store
 from netpulse.webhooks.callers import (
@@ -116,14 +117,20 @@ class DeliveryService:
     # -- the loop -----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._load_scripts()
+        """Deliver until ``stop`` is set; then finish the attempts in flight, write their
+        outcomes and return. Redis may be away at any point, start included."""
+        if not await self._load_scripts(stop) or not await self._migrate_legacy_due(stop):
+            log.info("webhook delivery service stopped before Redis answered")
+            return
         log.info("webhook delivery service started (%s)", USER_AGENT)
-        await self._migrate_legacy_due()
+        #: Set once the last attempts have ended: their leases are kept until then.
+        leases_done = asyncio.Event()
         helpers = [
-            asyncio.create_task(self._listen_for_wakes(stop)),
-            asyncio.create_task(self._kick_on(stop)),
-            asyncio.create_task(self._keep_leases()),
-            asyncio.create_task(ServiceHeartbeat(self.redis).run()),  # for /health/ready
+            asyncio.create_task(self._listen_for_wakes(stop), name="wake listener"),
+            asyncio.create_task(self._kick_on(stop), name="stop kick"),
+            asyncio.create_task(self._keep_leases(leases_done), name="lease keeper"),
+            # for /health/ready
+            asyncio.create_task(ServiceHeartbeat(self.redis).run(stop), name="heartbeat"),
         ]
         journal = asyncio.create_task(self.journal.run())
         try:
@@ -137,23 +144,21 @@ class DeliveryService:
                     self._prune_if_due()
                     self._outage.recovered()
                 except NoScriptError:
-                    await self._load_scripts()  # Redis restarted and forgot them
+                    await self._load_scripts(stop)  # Redis restarted and forgot them
                 except RedisError as exc:
                     # Redis restarting or unreachable: nothing is lost (deliveries live there).
                     self._redis_trouble("the delivery loop", exc)
-                    await asyncio.sleep(1)
+                    await self._pause(stop, 1)
         finally:
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=10)
-            for helper in helpers:
-                helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            leases_done.set()
+            # They watch ``stop`` too: a cancellation redis-py swallows cannot hold the stop.
+            await end_tasks(helpers, "webhook delivery service")
             # The outcomes of the last attempts are written before the process ends.
             self.journal.close()
             await asyncio.wait([journal], timeout=10)
-            if not journal.done():
-                journal.cancel()
-                await asyncio.gather(journal, return_exceptions=True)
+            await end_tasks([journal], "webhook delivery service")
             try:
                 await asyncio.wait_for(self.journal.flush_all(), 15)
             except TimeoutError:
@@ -167,36 +172,50 @@ class DeliveryService:
             await self.notices.close()
             log.info("webhook delivery service stopped")
 
-    async def _load_scripts(self) -> None:
+    async def _load_scripts(self, stop: asyncio.Event) -> bool:
         """Load the scripts the pipelines run by ``EVALSHA`` (``runtime.scripts``): at start,
-        and again when Redis says it forgot them (it restarted)."""
-        while True:
+        and again when Redis says it forgot them (it restarted). False if ``stop`` was set
+        before Redis answered."""
+        while not stop.is_set():
             try:
                 await aload_scripts(self.redis, [*self.scripts.all, *self.health.all])
-                return
-            except RedisError:
-                log.warning("Redis unavailable at start; retrying in 1 s", exc_info=True)
-                await asyncio.sleep(1)
+                self._outage.recovered()
+                return True
+            except RedisError as exc:
+                self._redis_trouble("loading the delivery scripts", exc)
+                await self._pause(stop, 1)
+        return False
 
-    async def _migrate_legacy_due(self) -> None:
-        """Earlier versions kept one due set for all origins: file its deliveries per origin."""
-        while True:
+    async def _migrate_legacy_due(self, stop: asyncio.Event) -> bool:
+        """Earlier versions kept one due set for all origins: file its deliveries per origin.
+        False if ``stop`` was set before Redis answered."""
+        while not stop.is_set():
             try:
                 moved = await store.migrate_legacy_due(self.redis)
-            except RedisError:
-                log.warning("Redis unavailable at start; retrying in 1 s", exc_info=True)
-                await asyncio.sleep(1)
+            except RedisError as exc:
+                self._redis_trouble("filing deliveries of an earlier version", exc)
+                await self._pause(stop, 1)
                 continue
             if moved:
                 log.info("moved %d pending deliveries to the per-origin due sets", moved)
-            return
+            return True
+        return False
 
-    async def _keep_leases(self) -> None:
+    @staticmethod
+    async def _pause(stop: asyncio.Event, seconds: float) -> None:
+        """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+    async def _keep_leases(self, done: asyncio.Event) -> None:
         """Renew the leases of held deliveries every third of a lease, so a delivery that
-        waits long for a slot (slow receiver, long timeouts) is never claimed twice."""
+        waits long for a slot (slow receiver, long timeouts) is never claimed twice; until
+        ``done`` (the last attempts of a stopping service have ended)."""
         lease = self.settings.webhooks.lease_seconds
-        while True:
-            await asyncio.sleep(lease / 3)
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), lease / 3)
+                return
             by_tag: dict[str, list[str]] = {}
             for delivery_id, tag in self._held.items():
                 by_tag.setdefault(tag, []).append(delivery_id)
@@ -240,7 +259,7 @@ class DeliveryService:
                     self._wake_for({store.filing_tag(i.decode()) for i in rest})
             except RedisError as exc:
                 self._redis_trouble("waiting for new events", exc)
-                await asyncio.sleep(1)
+                await self._pause(stop, 1)
 
     def _wake_for(self, tags: set[str]) -> None:
         """New events for these origins: note them for the loop's next claim, and kick it
