@@ -15,7 +15,6 @@ the new master.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from netpulse.keys import JOB_DONE_CHANNEL
 from netpulse.runtime.outage import BACKOFF_CAP, BACKOFF_FIRST, OutageLog, is_outage
 from netpulse.runtime.redis_conn import connect_async
-from netpulse.runtime.tasks import end_tasks
+from netpulse.runtime.tasks import end_tasks, wait_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +70,7 @@ class JobWaiter:
             if self.subscriptions > confirmed:
                 delay = BACKOFF_FIRST  # it worked for a while: start the back-off over
             self._wake_all()  # waiters re-read their job rather than wait blind
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+            await wait_or_timeout(self._stopping, delay)
             delay = min(delay * 2, BACKOFF_CAP)
 
     async def _subscribe_and_dispatch(self) -> None:

@@ -11,6 +11,7 @@ iteration, never a hang.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -18,6 +19,14 @@ log = logging.getLogger(__name__)
 
 #: How long :func:`end_tasks` waits for cancelled tasks before giving up on them.
 END_TIMEOUT_S = 5.0
+
+
+async def wait_or_timeout(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` have passed; whether it is set. The pause
+    of a loop that must end as soon as it is asked to (a stop event) or woken early."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
 
 
 async def end_tasks(

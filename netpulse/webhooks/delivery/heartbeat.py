@@ -21,7 +21,6 @@ keeps trying every interval meanwhile (a lost set is rebuilt by the next beat).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -32,6 +31,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from netpulse.runtime.outage import REDIS_OUTAGE_ERRORS, OutageLog
+from netpulse.runtime.tasks import wait_or_timeout
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,7 @@ class ServiceHeartbeat:
         try:
             while not stop.is_set():
                 await self.beat()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.interval)
+                await wait_or_timeout(stop, self.interval)
         finally:
             await self.leave()
 

@@ -9,7 +9,6 @@ becomes due again after the lease, so delivery is at-least-once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -29,7 +28,7 @@ from netpulse.net.ssrf import DestinationPolicy
 from netpulse.registry import PluginError
 from netpulse.runtime.outage import OutageLog, is_outage
 from netpulse.runtime.scripts import aload as aload_scripts
-from netpulse.runtime.tasks import end_tasks
+from netpulse.runtime.tasks import end_tasks, wait_or_timeout
 from netpulse.security.sealing import SealError, open_webhook_dict
 from netpulse.webhooks import store
 from netpulse.webhooks.callers import (
@@ -139,8 +138,7 @@ class DeliveryService:
                     self._kick.clear()
                     pause = await self._claim_and_start()
                     if pause > 0:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._kick.wait(), pause)
+                        await wait_or_timeout(self._kick, pause)
                     self._prune_if_due()
                     self._outage.recovered()
                 except NoScriptError:
@@ -148,7 +146,7 @@ class DeliveryService:
                 except RedisError as exc:
                     # Redis restarting or unreachable: nothing is lost (deliveries live there).
                     self._redis_trouble("the delivery loop", exc)
-                    await self._pause(stop, 1)
+                    await wait_or_timeout(stop, 1)
         finally:
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=10)
@@ -183,7 +181,7 @@ class DeliveryService:
                 return True
             except RedisError as exc:
                 self._redis_trouble("loading the delivery scripts", exc)
-                await self._pause(stop, 1)
+                await wait_or_timeout(stop, 1)
         return False
 
     async def _migrate_legacy_due(self, stop: asyncio.Event) -> bool:
@@ -194,28 +192,19 @@ class DeliveryService:
                 moved = await store.migrate_legacy_due(self.redis)
             except RedisError as exc:
                 self._redis_trouble("filing deliveries of an earlier version", exc)
-                await self._pause(stop, 1)
+                await wait_or_timeout(stop, 1)
                 continue
             if moved:
                 log.info("moved %d pending deliveries to the per-origin due sets", moved)
             return True
         return False
 
-    @staticmethod
-    async def _pause(stop: asyncio.Event, seconds: float) -> None:
-        """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), seconds)
-
     async def _keep_leases(self, done: asyncio.Event) -> None:
         """Renew the leases of held deliveries every third of a lease, so a delivery that
         waits long for a slot (slow receiver, long timeouts) is never claimed twice; until
         ``done`` (the last attempts of a stopping service have ended)."""
         lease = self.settings.webhooks.lease_seconds
-        while not done.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), lease / 3)
-                return
+        while not await wait_or_timeout(done, lease / 3):
             by_tag: dict[str, list[str]] = {}
             for delivery_id, tag in self._held.items():
                 by_tag.setdefault(tag, []).append(delivery_id)
@@ -259,7 +248,7 @@ class DeliveryService:
                     self._wake_for({store.filing_tag(i.decode()) for i in rest})
             except RedisError as exc:
                 self._redis_trouble("waiting for new events", exc)
-                await self._pause(stop, 1)
+                await wait_or_timeout(stop, 1)
 
     def _wake_for(self, tags: set[str]) -> None:
         """New events for these origins: note them for the loop's next claim, and kick it
